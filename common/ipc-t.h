@@ -1,0 +1,69 @@
+/* ipc-t.h — message types of the master <-> worker channel (see ipc.h). */
+#ifndef RTSPD_IPC_T_H
+#define RTSPD_IPC_T_H
+
+#include <stdint.h>
+
+#define IPC_VERSION 1
+#define IPC_MAX_PAYLOAD 65536
+
+struct ipc_hdr {
+	uint16_t type;      /* enum ipc_type */
+	uint16_t version;   /* IPC_VERSION */
+	uint32_t len;       /* payload bytes after this header */
+	uint32_t peer;      /* connection id the message is about, 0 if none */
+	uint32_t pid;       /* sender's pid */
+};
+
+enum ipc_type {
+	IPC_NONE = 0,
+	/* master -> worker */
+	IPC_WORKER_CONFIG = 1,  /* struct ipc_worker_config: what to serve */
+	IPC_CLIENT = 2,         /* fd: a client connection; struct ipc_client + the bytes already read */
+	IPC_SHUTDOWN = 3,       /* stop: end sessions cleanly (RTCP BYE) and exit */
+	IPC_LOG_LEVEL = 4,      /* int32 level */
+	/* worker -> master */
+	IPC_READY = 16,         /* the worker's source is open; payload: none */
+	IPC_STATUS = 17,        /* struct ipc_worker_status, sent on change and every second */
+	IPC_SOURCE_ERROR = 18,  /* the source cannot be opened: char[] reason; the worker exits */
+	IPC_TYPE_MAX
+};
+
+enum source_kind {
+	SOURCE_FILE = 1,
+	SOURCE_TEST = 2,
+};
+
+/* IPC_WORKER_CONFIG */
+struct ipc_worker_config {
+	uint32_t source_kind;       /* enum source_kind */
+	uint32_t live;              /* 1: one broadcast through the ring; 0: on demand */
+	int32_t  loop_nums;         /* -1 forever */
+	int32_t  udp_base_port;
+	int32_t  session_timeout;   /* seconds */
+	int32_t  slow_viewer_timeout;
+	int32_t  ring_size_kb;
+	int32_t  log_level;
+	int32_t  log_enable;
+	int32_t  max_sessions;
+	char     stream_key[1100];  /* = ROUTE_KEY_MAX; what the master routes on, e.g. "sample.mp4?mode=live" */
+	char     file_path[1024];   /* absolute, already checked to be inside media_dir */
+	char     serverip[256];
+};
+
+/* IPC_CLIENT payload: this header, then `nbytes` bytes the master already read. */
+struct ipc_client {
+	uint32_t conn_id;
+	uint32_t nbytes;
+	char     peer_addr[64];     /* "1.2.3.4:5678" or "[::1]:5678" */
+};
+
+/* IPC_STATUS */
+struct ipc_worker_status {
+	uint32_t sessions;
+	uint32_t playing;
+	uint64_t bytes_out;
+	uint64_t packets_out;
+};
+
+#endif

@@ -1,0 +1,87 @@
+/* master-t.h — the types of the master process.
+ *
+ * Ownership:
+ *  - struct master owns the listeners, the pending connections (accepted,
+ *    first request not complete yet), the stream table and the event loop.
+ *  - A pending connection's fd belongs to the master until it is handed to a
+ *    worker (sent with SCM_RIGHTS, then closed here) or answered and closed.
+ *  - A stream record (one per routing key) outlives its workers: it keeps
+ *    the crash history that drives back-off. Its current worker, and any
+ *    older ones still draining, are procs owned by the master's proc list.
+ */
+#ifndef RTSPD_MASTER_T_H
+#define RTSPD_MASTER_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/config-t.h"
+#include "common/ev.h"
+#include "common/ipc-t.h"
+#include "proto/route.h"
+
+#define FIRST_REQUEST_MAX 8192
+#define FIRST_REQUEST_TIMEOUT_US 10000000
+#define MAX_LISTENERS 8
+#define MAX_PENDING 4096
+#define CRASH_WINDOW_US 60000000
+#define CRASH_HISTORY 8
+
+struct pending {
+	struct pending *next, *prev;
+	struct master *m;
+	int fd;
+	uint32_t conn_id;
+	char peer[64];
+	int64_t deadline_us;
+	size_t len;
+	uint8_t buf[FIRST_REQUEST_MAX];
+};
+
+enum proc_state { PROC_STARTING, PROC_READY, PROC_DRAINING };
+
+struct stream_rec;
+
+struct proc {
+	struct proc *next;
+	struct master *m;
+	struct stream_rec *stream;   /* NULL once it is no longer the stream's current worker */
+	pid_t pid;
+	int ipc_fd;
+	enum proc_state state;
+	bool stop_sent;
+	int64_t started_us;
+	int64_t idle_since_us;       /* 0 while it has sessions */
+	struct ipc_worker_status status;
+};
+
+struct stream_rec {
+	struct stream_rec *next;
+	struct route route;
+	char file_path[CFG_PATH];
+	struct proc *current;
+	int restarts;                /* crashes so far */
+	int64_t crash_us[CRASH_HISTORY];
+	int ncrash;
+	int64_t backoff_until_us;
+};
+
+struct master {
+	struct rtspd_config cfg;
+	char media_root[CFG_PATH];   /* realpath of media_dir */
+	struct ev_loop *loop;
+	int listeners[MAX_LISTENERS];
+	int nlisteners;
+	int signal_fd;
+	struct pending *pending;
+	int npending;
+	struct proc *procs;
+	struct stream_rec *streams;
+	uint32_t next_conn_id;
+	bool stopping;
+	int64_t stop_deadline_us;
+	const char *self_exe;
+};
+
+#endif

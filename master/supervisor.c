@@ -1,0 +1,332 @@
+/* supervisor.c — the master's worker table: spawn on demand, hand off
+ * connections, reap, restart with back-off after crashes, retire idle ones.
+ *
+ * A worker is this same binary run as "rtspd --worker KEY" with its end of
+ * a SOCK_SEQPACKET socketpair on fd 3. It receives IPC_WORKER_CONFIG first;
+ * connections follow as IPC_CLIENT messages carrying the fd. A worker that
+ * crashes only costs its own stream's viewers; the stream record remembers
+ * the crash, and repeated crashes delay the next start (1, 2, 4 ... 30 s).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/ipc.h"
+#include "common/log.h"
+#include "master/master.h"
+
+static struct stream_rec *stream_get(struct master *m, const struct route *r, const char *file_path)
+{
+	for (struct stream_rec *s = m->streams; s; s = s->next)
+		if (!strcmp(s->route.key, r->key))
+			return s;
+	struct stream_rec *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->route = *r;
+	snprintf(s->file_path, sizeof s->file_path, "%s", file_path ? file_path : "");
+	s->next = m->streams;
+	m->streams = s;
+	return s;
+}
+
+static void proc_on_ipc(struct ev_loop *loop, int fd, uint32_t events, void *arg);
+
+static struct proc *proc_spawn(struct master *m, struct stream_rec *s)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_error("socketpair: %s", strerror(errno));
+		return NULL;
+	}
+	/* Room for many queued hand-offs while the worker starts. */
+	int sz = 1 << 20;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_error("fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return NULL;
+	}
+	if (pid == 0) {
+		/* Child: only fd 0-2 and the IPC socket (as fd 3) survive exec. */
+		if (sv[1] != 3) {
+			dup2(sv[1], 3);
+		} else {
+			fcntl(3, F_SETFD, 0);
+		}
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		char *argv[] = { "rtspd", "--worker", s->route.key, NULL };
+		execv(m->self_exe, argv);
+		_exit(127);
+	}
+	close(sv[1]);
+	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+	struct proc *p = calloc(1, sizeof *p);
+	if (!p) {
+		kill(pid, SIGKILL);
+		close(sv[0]);
+		return NULL;
+	}
+	p->m = m;
+	p->stream = s;
+	p->pid = pid;
+	p->ipc_fd = sv[0];
+	p->state = PROC_STARTING;
+	p->started_us = ev_now_us();
+	p->idle_since_us = p->started_us;
+	p->next = m->procs;
+	m->procs = p;
+	s->current = p;
+	struct ipc_worker_config wc = {
+		.source_kind = (uint32_t)s->route.kind,
+		.live = s->route.live,
+		.loop_nums = m->cfg.loop_nums,
+		.udp_base_port = m->cfg.udp_base_port,
+		.session_timeout = m->cfg.session_timeout,
+		.slow_viewer_timeout = m->cfg.slow_viewer_timeout,
+		.ring_size_kb = m->cfg.ring_size_kb,
+		.log_level = m->cfg.log_level,
+		.log_enable = m->cfg.log_enable,
+		.max_sessions = m->cfg.max_sessions,
+	};
+	snprintf(wc.stream_key, sizeof wc.stream_key, "%s", s->route.key);
+	snprintf(wc.file_path, sizeof wc.file_path, "%s", s->file_path);
+	snprintf(wc.serverip, sizeof wc.serverip, "%s", m->cfg.serverip);
+	ipc_send(p->ipc_fd, IPC_WORKER_CONFIG, 0, &wc, sizeof wc, -1);
+	ev_add(m->loop, p->ipc_fd, EPOLLIN, proc_on_ipc, p);
+	log_msg(LOG_INFO, s->route.key, NULL, "worker started (pid %d)", (int)pid);
+	return p;
+}
+
+static void proc_detach(struct proc *p)
+{
+	if (p->stream && p->stream->current == p)
+		p->stream->current = NULL;
+	p->stream = NULL;
+}
+
+static void proc_stop(struct proc *p, bool graceful)
+{
+	if (p->stop_sent && graceful)
+		return;
+	int32_t g = graceful;
+	ipc_send(p->ipc_fd, IPC_SHUTDOWN, 0, &g, sizeof g, -1);
+	p->stop_sent = true;
+	p->state = PROC_DRAINING;
+	proc_detach(p);
+}
+
+static void proc_on_ipc(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct proc *p = arg;
+	uint8_t buf[4096];
+	for (;;) {
+		struct ipc_hdr hdr;
+		int rfd = -1;
+		ssize_t n = ipc_recv(fd, &hdr, buf, sizeof buf, &rfd);
+		if (rfd >= 0)
+			close(rfd);     /* workers send no fds to the master */
+		if (n == -EAGAIN)
+			return;
+		if (n < 0) {
+			if (n != -EPROTO) {
+				/* The worker is gone; SIGCHLD does the bookkeeping. */
+				ev_del(loop, fd);
+				return;
+			}
+			log_warn("worker pid %d: malformed IPC message dropped", (int)p->pid);
+			continue;
+		}
+		const char *key = p->stream ? p->stream->route.key : NULL;
+		switch (hdr.type) {
+		case IPC_READY:
+			if (p->state == PROC_STARTING)
+				p->state = PROC_READY;
+			break;
+		case IPC_STATUS:
+			if ((size_t)n == sizeof p->status) {
+				memcpy(&p->status, buf, sizeof p->status);
+				if (p->status.sessions)
+					p->idle_since_us = 0;
+				else if (!p->idle_since_us)
+					p->idle_since_us = ev_now_us();
+			}
+			break;
+		case IPC_SOURCE_ERROR:
+			buf[n > 0 ? (size_t)n - 1 : 0] = 0;
+			log_msg(LOG_ERROR, key, NULL, "worker pid %d cannot open its source: %s", (int)p->pid,
+				(const char *)buf);
+			break;
+		default:
+			log_warn("worker pid %d: unexpected IPC %s", (int)p->pid, ipc_type_name(hdr.type));
+		}
+	}
+}
+
+void supervisor_dispatch(struct master *m, const struct route *r, const char *file_path,
+			 int fd, uint32_t conn_id, const char *peer, const uint8_t *bytes, size_t len)
+{
+	struct stream_rec *s = stream_get(m, r, file_path);
+	if (!s) {
+		master_reply(fd, 503, -1, NULL);
+		close(fd);
+		return;
+	}
+	int64_t now = ev_now_us();
+	struct proc *p = s->current;
+	if (!p) {
+		if (now < s->backoff_until_us) {
+			int secs = (int)((s->backoff_until_us - now + 999999) / 1000000);
+			char extra[64];
+			snprintf(extra, sizeof extra, "Retry-After: %d\r\n", secs);
+			log_msg(LOG_WARN, r->key, peer, "503: the stream's worker is in crash back-off for %d s more", secs);
+			master_reply(fd, 503, -1, extra);
+			close(fd);
+			return;
+		}
+		p = proc_spawn(m, s);
+		if (!p) {
+			master_reply(fd, 503, -1, NULL);
+			close(fd);
+			return;
+		}
+	}
+	uint8_t msg[sizeof(struct ipc_client) + FIRST_REQUEST_MAX];
+	struct ipc_client ic = { .conn_id = conn_id, .nbytes = (uint32_t)len };
+	snprintf(ic.peer_addr, sizeof ic.peer_addr, "%s", peer);
+	memcpy(msg, &ic, sizeof ic);
+	memcpy(msg + sizeof ic, bytes, len);
+	int e = ipc_send(p->ipc_fd, IPC_CLIENT, conn_id, msg, sizeof ic + len, fd);
+	if (e < 0) {
+		log_msg(LOG_WARN, r->key, peer, "503: cannot hand the connection to worker %d: %s", (int)p->pid,
+			strerror(-e));
+		master_reply(fd, 503, -1, NULL);
+	} else {
+		log_msg(LOG_DEBUG, r->key, peer, "connection %u handed to worker %d", conn_id, (int)p->pid);
+		p->idle_since_us = now;
+	}
+	close(fd);   /* the worker owns its copy now */
+}
+
+static void describe_exit(int status, char *buf, size_t len, bool *crash)
+{
+	*crash = false;
+	if (WIFEXITED(status)) {
+		int code = WEXITSTATUS(status);
+		snprintf(buf, len, "exited with status %d", code);
+		*crash = code != 0 && code != 2;
+	} else if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		snprintf(buf, len, "killed by signal %d (%s)%s", sig, strsignal(sig),
+			 WCOREDUMP(status) ? ", core dumped" : "");
+		*crash = true;
+	} else {
+		snprintf(buf, len, "stopped (status 0x%x)", status);
+	}
+}
+
+static void stream_crashed(struct master *m, struct stream_rec *s)
+{
+	int64_t now = ev_now_us();
+	s->restarts++;
+	if (s->ncrash == CRASH_HISTORY) {
+		memmove(s->crash_us, s->crash_us + 1, sizeof s->crash_us[0] * (CRASH_HISTORY - 1));
+		s->ncrash--;
+	}
+	s->crash_us[s->ncrash++] = now;
+	int recent = 0;
+	for (int i = 0; i < s->ncrash; i++)
+		if (now - s->crash_us[i] < CRASH_WINDOW_US)
+			recent++;
+	if (recent >= 2) {
+		int64_t delay = 1000000LL << (recent - 2 > 5 ? 5 : recent - 2);
+		if (delay > 30000000)
+			delay = 30000000;
+		s->backoff_until_us = now + delay;
+		log_msg(LOG_WARN, s->route.key, NULL,
+			"%d crashes in %d s: back-off, the next worker starts in %.0f s at the earliest",
+			recent, (int)(CRASH_WINDOW_US / 1000000), (double)delay / 1e6);
+	} else {
+		log_msg(LOG_WARN, s->route.key, NULL, "restart: a new worker starts with the next viewer");
+	}
+}
+
+void supervisor_reap(struct master *m)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0)
+			return;
+		struct proc **pp = &m->procs, *p = NULL;
+		for (; *pp; pp = &(*pp)->next)
+			if ((*pp)->pid == pid) {
+				p = *pp;
+				*pp = p->next;
+				break;
+			}
+		if (!p)
+			continue;
+		char how[128];
+		bool crash;
+		describe_exit(status, how, sizeof how, &crash);
+		struct stream_rec *s = p->stream;
+		const char *key = s ? s->route.key : NULL;
+		if (crash && !p->stop_sent) {
+			log_msg(LOG_ERROR, key, NULL, "worker pid %d crashed: %s (restart #%d)", (int)pid, how,
+				s ? s->restarts + 1 : 0);
+			if (s)
+				stream_crashed(m, s);
+		} else {
+			log_msg(LOG_INFO, key, NULL, "worker pid %d %s", (int)pid, how);
+		}
+		proc_detach(p);
+		ev_del(m->loop, p->ipc_fd);
+		close(p->ipc_fd);
+		free(p);
+	}
+}
+
+void supervisor_tick(struct master *m)
+{
+	int64_t now = ev_now_us();
+	int64_t idle = (int64_t)m->cfg.worker_idle_timeout * 1000000;
+	for (struct proc *p = m->procs; p; p = p->next) {
+		if (p->state == PROC_DRAINING || !p->idle_since_us)
+			continue;
+		if (now - p->idle_since_us >= idle) {
+			log_msg(LOG_INFO, p->stream ? p->stream->route.key : NULL, NULL,
+				"worker pid %d idle for %d s: stopping it", (int)p->pid, m->cfg.worker_idle_timeout);
+			proc_stop(p, true);
+		}
+	}
+}
+
+void supervisor_stop_all(struct master *m)
+{
+	for (struct proc *p = m->procs; p; p = p->next)
+		proc_stop(p, false);
+}
+
+bool supervisor_all_gone(const struct master *m)
+{
+	return m->procs == NULL;
+}
+
+void supervisor_kill_all(struct master *m)
+{
+	for (struct proc *p = m->procs; p; p = p->next) {
+		log_warn("worker pid %d did not stop in time: SIGKILL", (int)p->pid);
+		kill(p->pid, SIGKILL);
+	}
+}

@@ -1,0 +1,355 @@
+"""Fixtures for the rtspd integration tests.
+
+Environment (set by `make integration`):
+  RTSPD_BIN     the server binary (the ASan build)
+  RTSPCTL_BIN   the control tool
+  RTSPD_MEDIA   the directory tests/media/make-samples.sh filled
+
+Without RTSPD_BIN every test that needs a server is skipped.
+"""
+
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+MANIFEST = os.path.join(HERE, "..", "media", "samples.json")
+SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|"
+                          r"SUMMARY: (Address|Undefined|Leak)")
+
+
+def load_manifest():
+    with open(MANIFEST) as f:
+        return json.load(f)
+
+
+def rtspd_bin():
+    return os.environ.get("RTSPD_BIN")
+
+
+def media_dir():
+    return os.environ.get("RTSPD_MEDIA")
+
+
+def require_server_env():
+    if not rtspd_bin():
+        reason = "RTSPD_BIN is not set (run through `make integration`)"
+        print("SKIP: " + reason)
+        pytest.skip(reason)
+    if not os.access(rtspd_bin(), os.X_OK):
+        pytest.fail("RTSPD_BIN=%s is not an executable" % rtspd_bin())
+    if not media_dir() or not os.path.isdir(media_dir()):
+        pytest.fail("RTSPD_MEDIA=%r is not a directory" % media_dir())
+
+
+def require_tool(name):
+    if shutil.which(name) is None:
+        reason = "%s is not installed" % name
+        print("SKIP: " + reason)
+        pytest.skip(reason)
+
+
+# ---------------------------------------------------------------- ports
+
+def free_tcp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def free_udp_base(span=256):
+    """A base port (multiple of 8) in 30000..50000 whose next `span` UDP
+    ports are free right now."""
+    for _ in range(200):
+        base = random.randrange(30000, 50000 - span, 8)
+        socks = []
+        try:
+            for p in range(base, base + span):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("0.0.0.0", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free UDP port range")
+
+
+# ---------------------------------------------------------------- processes
+
+def descendants(pid):
+    """All live descendant pids of pid (children first, breadth first)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop(0)
+        kids = set()
+        try:
+            for tid in os.listdir("/proc/%d/task" % p):
+                try:
+                    with open("/proc/%d/task/%s/children" % (p, tid)) as f:
+                        kids.update(int(x) for x in f.read().split())
+                except OSError:
+                    pass
+        except OSError:
+            continue
+        for k in sorted(kids):
+            if k not in out:
+                out.append(k)
+                todo.append(k)
+    return out
+
+
+def cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+def proc_state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def alive(pid):
+    st = proc_state(pid)
+    return st is not None and st not in ("Z", "X")
+
+
+def rss_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Server:
+    """One rtspd process started with its own config in a tmp dir."""
+
+    def __init__(self, tmpdir, media=None, **cfg):
+        self.dir = str(tmpdir)
+        os.makedirs(self.dir, exist_ok=True)
+        self.media_dir = media or media_dir()
+        self.port = free_tcp_port()
+        self.udp_base = free_udp_base()
+        self.control_socket = os.path.join(self.dir, "ctl.sock")
+        self.config_path = os.path.join(self.dir, "rtspserver.cfg")
+        self.log_path = os.path.join(self.dir, "rtspd.log")
+        nodes = {
+            "serverip": "",
+            "rtsp_port": self.port,
+            "udp_base_port": self.udp_base,
+            "loop_nums": -1,
+            "log_enable": 1,
+            "log_level": 1,
+            "media_dir": self.media_dir,
+            "file_mode": "ondemand",
+            "control_socket": self.control_socket,
+            "session_timeout": 60,
+        }
+        nodes.update(cfg)
+        with open(self.config_path, "w") as f:
+            f.write("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<config>\n")
+            for k, v in nodes.items():
+                f.write("  <%s>%s</%s>\n" % (k, v, k))
+            f.write("</config>\n")
+        self.proc = None
+        self.pid = None
+        self._known_children = set()
+
+    def start(self, timeout=10.0):
+        env = dict(os.environ)
+        # Sanitizer reports go to the log; keep ASan's quarantine small so
+        # memory measurements mean something.
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:quarantine_size_mb=16:"
+                                       "malloc_context_size=20")
+        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([rtspd_bin(), "-c", self.config_path],
+                                     stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT, cwd=self.dir, env=env)
+        self.pid = self.proc.pid
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError("rtspd exited with %s before accepting:\n%s"
+                                     % (self.proc.returncode, self.log_text()[-4000:]))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop(check=False)
+                raise AssertionError("rtspd did not accept on port %d within %.0f s:\n%s"
+                                     % (self.port, timeout, self.log_text()[-4000:]))
+            time.sleep(0.05)
+
+    def url(self, path=""):
+        return "rtsp://127.0.0.1:%d/%s" % (self.port, path.lstrip("/"))
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def children(self):
+        kids = descendants(self.pid) if self.pid else []
+        self._known_children.update(kids)
+        return kids
+
+    def workers(self, path=None):
+        """Descendant pids started as `rtspd --worker ...`; with path, only
+        the one(s) whose arguments name that stream path."""
+        out = []
+        for p in self.children():
+            args = cmdline(p)
+            if "--worker" not in args:
+                continue
+            if path is None or worker_serves(args, path):
+                out.append(p)
+        return out
+
+    def total_rss_kb(self):
+        return rss_kb(self.pid) + sum(rss_kb(p) for p in self.children())
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, check=True):
+        """SIGTERM, wait 5 s, SIGKILL. With check: the master must exit by
+        itself, leave no child behind, and the log must hold no sanitizer
+        report."""
+        if self.proc is None:
+            return
+        self.children()
+        kids = set(self._known_children)
+        killed = False
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+                killed = True
+        rc = self.proc.returncode
+        self.proc = None
+        # children must go with the master (give them a moment)
+        deadline = time.monotonic() + 3
+        left = [p for p in kids if alive(p) and any("rtspd" in a for a in cmdline(p)[:1])]
+        while left and time.monotonic() < deadline:
+            time.sleep(0.1)
+            left = [p for p in left if alive(p)]
+        for p in left:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        self.log.close()
+        if not check:
+            return
+        text = self.log_text()
+        assert not killed, "rtspd did not exit within 5 s of SIGTERM:\n" + text[-3000:]
+        assert not left, "child processes left after rtspd stopped: %s" % left
+        m = SANITIZER_RE.search(text)
+        assert m is None, "sanitizer report in the server log:\n" + text[max(0, m.start() - 200):m.start() + 3000]
+        assert rc in (0, -signal.SIGTERM), "rtspd exit status %s after SIGTERM" % rc
+
+
+def worker_serves(args, path):
+    """Whether a worker's argument list names stream `path` (query ignored):
+    an argument equal to it, or ending with '/path' or '=path'."""
+    path = path.split("?", 1)[0].strip("/")
+    for a in args[1:]:
+        a = a.split("?", 1)[0]
+        if a == path or a == "/" + path or a.endswith("/" + path) or a.endswith("=" + path):
+            return True
+    return False
+
+
+@pytest.fixture(scope="session")
+def manifest():
+    return load_manifest()
+
+
+@pytest.fixture(scope="module")
+def server_factory(tmp_path_factory):
+    """start_server(**config_overrides, media=DIR) -> a started Server; all
+    are stopped (and checked) at the end of the module."""
+    require_server_env()
+    started = []
+
+    def start_server(media=None, **cfg):
+        s = Server(tmp_path_factory.mktemp("rtspd"), media=media, **cfg)
+        started.append(s)
+        return s.start()
+
+    yield start_server
+    errors = []
+    for s in started:
+        try:
+            s.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    if errors:
+        pytest.fail("\n\n".join(errors))
+
+
+@pytest.fixture(scope="module")
+def server(server_factory):
+    """One server per test module, default config (loop forever, on demand)."""
+    return server_factory()
+
+
+# ---------------------------------------------------------------- clients
+
+def run(cmd, timeout):
+    """Run a command, return (rc, stdout, stderr, seconds). rc is None on timeout."""
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=timeout)
+        return p.returncode, p.stdout.decode("utf-8", "replace"), \
+            p.stderr.decode("utf-8", "replace"), time.monotonic() - t0
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode("utf-8", "replace")
+        err = (e.stderr or b"").decode("utf-8", "replace")
+        return None, out, err, time.monotonic() - t0
+
+
+def ffprobe(url, transport="tcp", timeout=30):
+    """ffprobe -show_streams over RTSP -> (list of streams, stderr) or (None, stderr)."""
+    rc, out, err, _ = run(["ffprobe", "-v", "error", "-rtsp_transport", transport,
+                           "-show_streams", "-of", "json", url], timeout)
+    if rc != 0:
+        return None, "ffprobe rc=%s: %s" % (rc, err.strip()[-2000:])
+    try:
+        return json.loads(out).get("streams", []), err
+    except ValueError:
+        return None, "ffprobe printed no JSON: %r" % out[:500]

@@ -1,0 +1,251 @@
+/* client.c — one RTSP connection inside a worker: reads requests (and the
+ * client's interleaved '$' frames), hands requests to methods.c in order,
+ * and owns the output queue that keeps responses, RTCP and the tail of a
+ * partly written media packet in order on the byte stream. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "proto/rtcp.h"
+#include "worker/worker.h"
+
+static void client_process(struct client *c);
+
+static void client_update_events(struct client *c)
+{
+	if (c->dead)
+		return;
+	uint32_t ev = EPOLLIN | EPOLLRDHUP;
+	if (c->out_len)
+		ev |= EPOLLOUT;
+	if (c->session && c->session->stalled_since_us)
+		ev |= EPOLLOUT;
+	ev_mod(c->w->loop, c->fd, ev);
+}
+
+void client_want_write(struct client *c)
+{
+	if (!c->dead)
+		ev_mod(c->w->loop, c->fd, EPOLLIN | EPOLLRDHUP | EPOLLOUT);
+}
+
+static void client_on_io(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct client *c = arg;
+	if (c->dead)
+		return;
+	if (events & EPOLLOUT) {
+		client_flush(c);
+		if (c->dead)
+			return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+		for (;;) {
+			if (c->in_len >= CLIENT_IN_CAP) {
+				/* A full buffer that does not parse is a protocol error,
+				 * caught by client_process; stop reading meanwhile. */
+				break;
+			}
+			ssize_t n = read(fd, c->in + c->in_len, CLIENT_IN_CAP - c->in_len);
+			if (n > 0) {
+				c->in_len += (size_t)n;
+				c->last_activity_us = ev_now_us();
+				continue;
+			}
+			if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+				client_process(c);
+				log_msg(LOG_DEBUG, NULL, c->peer, "connection closed by the client");
+				client_close(c);
+				return;
+			}
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		client_process(c);
+	}
+}
+
+struct client *client_new(struct worker *w, int fd, const struct ipc_client *ic, const uint8_t *bytes)
+{
+	struct client *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->in = malloc(CLIENT_IN_CAP);
+	c->out = malloc(CLIENT_OUT_CAP);
+	if (!c->in || !c->out || ic->nbytes > CLIENT_IN_CAP) {
+		free(c->in);
+		free(c->out);
+		free(c);
+		return NULL;
+	}
+	c->w = w;
+	c->fd = fd;
+	c->conn_id = ic->conn_id;
+	snprintf(c->peer, sizeof c->peer, "%.*s", (int)sizeof ic->peer_addr, ic->peer_addr);
+	socklen_t l = sizeof c->peer_addr;
+	getpeername(fd, (struct sockaddr *)&c->peer_addr, &l);
+	l = sizeof c->local_addr;
+	getsockname(fd, (struct sockaddr *)&c->local_addr, &l);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	memcpy(c->in, bytes, ic->nbytes);
+	c->in_len = ic->nbytes;
+	c->last_activity_us = ev_now_us();
+	if (ev_add(w->loop, fd, EPOLLIN | EPOLLRDHUP, client_on_io, c) < 0) {
+		free(c->in);
+		free(c->out);
+		free(c);
+		return NULL;
+	}
+	c->next = w->clients;
+	if (w->clients)
+		w->clients->prev = c;
+	w->clients = c;
+	w->nclients++;
+	log_msg(LOG_DEBUG, NULL, c->peer, "connection %u accepted from the master", c->conn_id);
+	client_process(c);
+	return c;
+}
+
+int client_queue(struct client *c, const void *data, size_t len)
+{
+	if (c->dead)
+		return -EPIPE;
+	if (c->out_off && c->out_off + c->out_len + len > CLIENT_OUT_CAP) {
+		memmove(c->out, c->out + c->out_off, c->out_len);
+		c->out_off = 0;
+	}
+	if (c->out_off + c->out_len + len > CLIENT_OUT_CAP) {
+		log_msg(LOG_WARN, NULL, c->peer, "output queue full (client not reading), closing");
+		client_close(c);
+		return -ENOBUFS;
+	}
+	memcpy(c->out + c->out_off + c->out_len, data, len);
+	c->out_len += len;
+	return 0;
+}
+
+void client_flush(struct client *c)
+{
+	if (c->dead)
+		return;
+	while (c->out_len) {
+		ssize_t n = write(c->fd, c->out + c->out_off, c->out_len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				client_update_events(c);
+				return;
+			}
+			client_close(c);
+			return;
+		}
+		c->out_off += (size_t)n;
+		c->out_len -= (size_t)n;
+	}
+	c->out_off = 0;
+	if (c->closing) {
+		client_close(c);
+		return;
+	}
+	if (c->session && c->session->stalled_since_us)
+		c->session->stalled_since_us = 0;
+	if (c->session && c->session->state == SESSION_PLAYING)
+		session_send(c->session);
+	client_update_events(c);
+}
+
+/* A '$' frame from the client: RTCP receiver reports count as keep-alive. */
+static void client_interleaved(struct client *c, uint8_t channel, const uint8_t *data, size_t len)
+{
+	struct session *s = c->session;
+	if (!s)
+		return;
+	for (int i = 0; i < SOURCE_MAX_TRACKS; i++)
+		if (s->tracks[i].setup && s->tracks[i].tcp && s->tracks[i].ch_rtcp == channel &&
+		    rtcp_valid(data, len))
+			s->last_seen_us = ev_now_us();
+}
+
+static void client_process(struct client *c)
+{
+	static struct rtsp_request req;  /* 8 KiB: one per process, not per call */
+	size_t off = 0;
+	while (!c->dead && !c->closing && off < c->in_len) {
+		const uint8_t *p = c->in + off;
+		size_t avail = c->in_len - off;
+		if (p[0] == '$') {
+			if (avail < 4)
+				break;
+			size_t len = (size_t)p[2] << 8 | p[3];
+			if (avail < 4 + len)
+				break;
+			client_interleaved(c, p[1], p + 4, len);
+			off += 4 + len;
+			continue;
+		}
+		int r = rtsp_parse_request((const char *)p, avail, &req);
+		if (r == 0) {
+			if (avail >= CLIENT_IN_CAP - 16) {
+				methods_reply_error(c, 400, -1, "request too large");
+				c->closing = true;
+			}
+			break;
+		}
+		if (r < 0) {
+			methods_reply_error(c, 400, -1, r == -EMSGSIZE ? "request header too large" : "malformed request");
+			c->closing = true;
+			break;
+		}
+		methods_handle(c, &req);
+		off += (size_t)r;
+	}
+	if (off) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+	}
+	if (c->closing && !c->dead)
+		client_flush(c);
+	else if (!c->dead)
+		client_flush(c);
+}
+
+void client_close(struct client *c)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	ev_del(c->w->loop, c->fd);
+	if (c->session) {
+		struct session *s = c->session;
+		c->session = NULL;
+		s->client = NULL;
+		session_end(s, false);
+	}
+	/* UDP sessions opened on this connection live on until timeout/TEARDOWN. */
+	for (struct session *s = c->w->sessions; s; s = s->next)
+		if (s->client == c)
+			s->client = NULL;
+	worker_schedule_reap(c->w);
+}
+
+void client_free(struct client *c)
+{
+	struct worker *w = c->w;
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nclients--;
+	free(c->in);
+	free(c->out);
+	free(c);
+}

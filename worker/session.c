@@ -1,0 +1,543 @@
+/* session.c — RTSP sessions and the media send path.
+ *
+ * A playing session holds a cursor into its media's ring and sends from it:
+ * TCP interleaved with one writev per batch (a 4-byte '$' header of the
+ * session's own plus the packet bytes straight from the ring: no copy),
+ * UDP with one sendmmsg per track and batch. A session that cannot keep up
+ * with a live stream (its socket stays full, or it lags more than
+ * LIVE_MAX_LAG_US) jumps to the latest key frame in the ring; an on-demand
+ * session instead slows its own media down (media_set_reader).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "proto/rtcp.h"
+#include "worker/worker.h"
+
+#define SEND_BATCH 64
+#define LIVE_MAX_LAG_US 2000000
+#define SR_INTERVAL_US 5000000
+
+static int next_port_block = -1;
+
+struct session *session_new(struct worker *w, struct client *c)
+{
+	struct session *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->w = w;
+	uint8_t rnd[SESSION_ID_LEN / 2];
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+		for (size_t i = 0; i < sizeof rnd; i++)
+			rnd[i] = (uint8_t)(ev_now_us() >> (i % 8));
+	for (size_t i = 0; i < sizeof rnd; i++)
+		snprintf(s->id + 2 * i, 3, "%02X", rnd[i]);
+	s->port_base = -1;
+	for (int i = 0; i < SOURCE_MAX_TRACKS; i++) {
+		s->tracks[i].rtp_fd = -1;
+		s->tracks[i].rtcp_fd = -1;
+	}
+	s->last_seen_us = ev_now_us();
+	snprintf(s->peer, sizeof s->peer, "%s", c->peer);
+	s->peer_addr = c->peer_addr;
+	s->next = w->sessions;
+	if (w->sessions)
+		w->sessions->prev = s;
+	w->sessions = s;
+	w->nsessions++;
+	return s;
+}
+
+struct session *session_find(struct worker *w, const char *id)
+{
+	for (struct session *s = w->sessions; s; s = s->next)
+		if (!s->dead && !strcmp(s->id, id))
+			return s;
+	return NULL;
+}
+
+static int session_send_rtcp(struct session *s, int track, const uint8_t *buf, size_t len)
+{
+	struct session_track *t = &s->tracks[track];
+	if (t->tcp) {
+		if (!s->client || s->client->dead)
+			return -EPIPE;
+		uint8_t hdr[4] = { '$', (uint8_t)t->ch_rtcp, (uint8_t)(len >> 8), (uint8_t)len };
+		int r = client_queue(s->client, hdr, 4);
+		return r ? r : client_queue(s->client, buf, len);
+	}
+	if (t->rtcp_fd < 0)
+		return -EBADF;
+	ssize_t n = sendto(t->rtcp_fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&t->rtcp_dst, t->dst_len);
+	return n < 0 ? -errno : 0;
+}
+
+static void session_send_report(struct session *s, int track, bool bye)
+{
+	struct session_track *t = &s->tracks[track];
+	struct ring *r = media_ring(s->media);
+	uint8_t buf[128];
+	const struct media_track *mt = media_track(s->media, track);
+	uint32_t rtp = ring_rtp_at(r, (unsigned)track, ev_now_us());
+	int n = bye ? rtcp_build_bye(buf, sizeof buf, mt->ssrc, rtcp_ntp_now(), rtp, t->packets, t->octets, s->w->cname)
+		    : rtcp_build_sr(buf, sizeof buf, mt->ssrc, rtcp_ntp_now(), rtp, t->packets, t->octets, s->w->cname);
+	if (n > 0)
+		session_send_rtcp(s, track, buf, (size_t)n);
+}
+
+void session_send_sr(struct session *s)
+{
+	for (int i = 0; i < media_ntracks(s->media); i++)
+		if (s->tracks[i].setup && !s->tracks[i].bye_sent)
+			session_send_report(s, i, false);
+	s->last_sr_us = ev_now_us();
+}
+
+static void session_eos(struct session *s, int track)
+{
+	struct session_track *t = &s->tracks[track];
+	if (!t->setup || t->bye_sent)
+		return;
+	session_send_report(s, track, true);
+	t->bye_sent = true;
+	log_msg(LOG_INFO, NULL, s->peer, "session %s: end of stream, RTCP BYE sent on track %d", s->id, track);
+}
+
+/* Live: a viewer too far behind jumps to the latest key frame. */
+static void session_maybe_skip(struct session *s, struct ring *r)
+{
+	if (!media_is_live(s->media))
+		return;
+	struct ring_slot slot;
+	const uint8_t *d;
+	bool behind = ring_lagging(r, s->cursor);
+	if (!behind && ring_peek(r, s->cursor, &slot, &d) == 0)
+		behind = ev_now_us() - slot.time_us > LIVE_MAX_LAG_US;
+	else if (!behind && ring_peek(r, s->cursor, &slot, &d) == -ESTALE)
+		behind = true;
+	if (!behind)
+		return;
+	uint64_t jp = ring_join_point(r);
+	if (jp <= s->cursor)
+		return;
+	s->cursor = jp;
+	s->skips++;
+	log_msg(LOG_DEBUG, NULL, s->peer, "session %s: behind the live edge, skipped to the latest key frame", s->id);
+}
+
+static void session_stalled(struct session *s, bool stalled)
+{
+	if (!stalled)
+		s->stalled_since_us = 0;
+	else if (!s->stalled_since_us)
+		s->stalled_since_us = ev_now_us();
+}
+
+static void session_account(struct session *s, struct session_track *t, size_t len)
+{
+	t->packets++;
+	t->octets += (uint32_t)(len > 12 ? len - 12 : 0);
+	s->packets_out++;
+	s->bytes_out += len;
+	s->w->packets_out++;
+	s->w->bytes_out += len;
+}
+
+static void session_send_tcp(struct session *s)
+{
+	struct client *c = s->client;
+	if (!c || c->dead || c->out_len)
+		return;  /* client_flush() calls back once its queue is empty */
+	struct ring *r = media_ring(s->media);
+	for (int round = 0; round < 32; round++) {
+		session_maybe_skip(s, r);
+		struct iovec iov[2 * SEND_BATCH];
+		uint8_t hdr[SEND_BATCH][4];
+		struct { uint64_t seq; const uint8_t *data; uint16_t len; uint8_t track; } pk[SEND_BATCH];
+		int np = 0;
+		uint64_t start = s->cursor, cur = s->cursor;
+		while (np < SEND_BATCH) {
+			struct ring_slot slot;
+			const uint8_t *d;
+			int e = ring_peek(r, cur, &slot, &d);
+			if (e == -EAGAIN)
+				break;
+			if (e == -ESTALE) {
+				if (np)
+					break;
+				uint64_t jp = ring_join_point(r);
+				s->cursor = cur = jp > cur ? jp : ring_head(r);
+				start = cur;
+				s->skips++;
+				continue;
+			}
+			if (slot.flags & RING_EOS) {
+				if (np)
+					break;
+				if (slot.track < SOURCE_MAX_TRACKS)
+					session_eos(s, slot.track);
+				s->cursor = start = ++cur;
+				if (c->out_len)
+					return;
+				continue;
+			}
+			if (slot.track >= SOURCE_MAX_TRACKS || !s->tracks[slot.track].setup) {
+				cur++;
+				if (!np)
+					s->cursor = start = cur;
+				continue;
+			}
+			uint8_t *h = hdr[np];
+			h[0] = '$';
+			h[1] = (uint8_t)s->tracks[slot.track].ch_rtp;
+			h[2] = (uint8_t)(slot.len >> 8);
+			h[3] = (uint8_t)slot.len;
+			iov[2 * np] = (struct iovec){ h, 4 };
+			iov[2 * np + 1] = (struct iovec){ (void *)d, slot.len };
+			pk[np].seq = cur;
+			pk[np].data = d;
+			pk[np].len = slot.len;
+			pk[np].track = slot.track;
+			np++;
+			cur++;
+		}
+		if (!np)
+			return;
+		ssize_t n = writev(c->fd, iov, 2 * np);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				s->cursor = start;
+				session_stalled(s, true);
+				client_want_write(c);
+				return;
+			}
+			log_msg(LOG_DEBUG, NULL, c->peer, "write: %s", strerror(errno));
+			client_close(c);
+			return;
+		}
+		session_stalled(s, false);
+		size_t done = (size_t)n;
+		for (int i = 0; i < np; i++) {
+			size_t full = 4 + (size_t)pk[i].len;
+			struct session_track *t = &s->tracks[pk[i].track];
+			if (done >= full) {
+				done -= full;
+				session_account(s, t, pk[i].len);
+				s->cursor = pk[i].seq + 1;
+				continue;
+			}
+			/* Partial packet: keep its tail (never more than one packet) so
+			 * the byte stream stays framed; the ring may reuse the bytes. */
+			if (done < 4) {
+				client_queue(c, hdr[i] + done, 4 - done);
+				client_queue(c, pk[i].data, pk[i].len);
+			} else {
+				client_queue(c, pk[i].data + (done - 4), pk[i].len - (done - 4));
+			}
+			session_account(s, t, pk[i].len);
+			s->cursor = pk[i].seq + 1;
+			session_stalled(s, true);
+			client_want_write(c);
+			return;
+		}
+		if (np < SEND_BATCH)
+			return;
+	}
+}
+
+static void session_send_udp(struct session *s)
+{
+	struct ring *r = media_ring(s->media);
+	for (int round = 0; round < 32; round++) {
+		session_maybe_skip(s, r);
+		struct mmsghdr msgs[SOURCE_MAX_TRACKS][SEND_BATCH];
+		struct iovec iov[SOURCE_MAX_TRACKS][SEND_BATCH];
+		int nm[SOURCE_MAX_TRACKS] = { 0 };
+		int total = 0;
+		while (total < SEND_BATCH) {
+			struct ring_slot slot;
+			const uint8_t *d;
+			int e = ring_peek(r, s->cursor, &slot, &d);
+			if (e == -EAGAIN)
+				break;
+			if (e == -ESTALE) {
+				if (total)
+					break;
+				uint64_t jp = ring_join_point(r);
+				s->cursor = jp > s->cursor ? jp : ring_head(r);
+				s->skips++;
+				continue;
+			}
+			if (slot.flags & RING_EOS) {
+				if (total)
+					break;
+				if (slot.track < SOURCE_MAX_TRACKS)
+					session_eos(s, slot.track);
+				s->cursor++;
+				continue;
+			}
+			s->cursor++;
+			if (slot.track >= SOURCE_MAX_TRACKS || !s->tracks[slot.track].setup ||
+			    s->tracks[slot.track].rtp_fd < 0)
+				continue;
+			int t = slot.track, k = nm[t]++;
+			iov[t][k] = (struct iovec){ (void *)d, slot.len };
+			msgs[t][k] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[t][k], .msg_iovlen = 1 } };
+			total++;
+		}
+		if (!total)
+			return;
+		for (int t = 0; t < SOURCE_MAX_TRACKS; t++) {
+			if (!nm[t])
+				continue;
+			int sent = sendmmsg(s->tracks[t].rtp_fd, msgs[t], (unsigned)nm[t], MSG_DONTWAIT);
+			if (sent < 0)
+				sent = 0;
+			for (int k = 0; k < sent; k++)
+				session_account(s, &s->tracks[t], iov[t][k].iov_len);
+			/* UDP is lossy by nature: what the socket did not take is dropped
+			 * and counted, never retried (the writer must not wait). */
+			s->udp_drops += (uint64_t)(nm[t] - sent);
+		}
+		if (total < SEND_BATCH)
+			return;
+	}
+}
+
+void session_send(struct session *s)
+{
+	if (s->dead || s->state != SESSION_PLAYING || !s->media)
+		return;
+	bool tcp = false;
+	for (int i = 0; i < SOURCE_MAX_TRACKS; i++)
+		if (s->tracks[i].setup && s->tracks[i].tcp)
+			tcp = true;
+	if (tcp)
+		session_send_tcp(s);
+	else
+		session_send_udp(s);
+	if (s->own_media)
+		media_kick(s->media);
+}
+
+void sessions_notify(struct media *m, void *arg)
+{
+	struct worker *w = arg;
+	for (struct session *s = w->sessions; s; s = s->next)
+		if (s->media == m && s->state == SESSION_PLAYING)
+			session_send(s);
+}
+
+void session_play(struct session *s)
+{
+	s->state = SESSION_PLAYING;
+	session_send_sr(s);
+	session_send(s);
+}
+
+/* ---------------------------------------------------------------- UDP */
+
+static void session_on_rtcp(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct session *s = arg;
+	uint8_t buf[2048];
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage from;
+		socklen_t fl = sizeof from;
+		ssize_t n = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		if (n < 0)
+			return;
+		if (s->dead)
+			continue;
+		/* Only the client's own address counts: a spoofed RTCP packet from
+		 * elsewhere neither keeps the session alive nor moves its media. */
+		bool same = false;
+		if (from.ss_family == AF_INET && s->peer_addr.ss_family == AF_INET)
+			same = ((struct sockaddr_in *)&from)->sin_addr.s_addr ==
+			       ((struct sockaddr_in *)&s->peer_addr)->sin_addr.s_addr;
+		else if (from.ss_family == AF_INET6 && s->peer_addr.ss_family == AF_INET6)
+			same = !memcmp(&((struct sockaddr_in6 *)&from)->sin6_addr,
+				       &((struct sockaddr_in6 *)&s->peer_addr)->sin6_addr, 16);
+		if (same && rtcp_valid(buf, (size_t)n))
+			s->last_seen_us = ev_now_us();
+	}
+}
+
+static int udp_bind(int family, int port)
+{
+	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		a->sin6_addr = in6addr_any;
+		len = sizeof *a;
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		a->sin_addr.s_addr = htonl(INADDR_ANY);
+		len = sizeof *a;
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+static void set_port(struct sockaddr_storage *ss, int port)
+{
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+}
+
+int session_setup_udp(struct session *s, int track, const struct sockaddr_storage *peer,
+		      int client_rtp, int client_rtcp)
+{
+	struct worker *w = s->w;
+	struct session_track *t = &s->tracks[track];
+	int family = peer->ss_family == AF_INET6 ? AF_INET6 : AF_INET;
+	int slot = media_track(s->media, track)->type == AVMEDIA_TYPE_VIDEO ? 0 : 1;
+	int base0 = w->cfg.udp_base_port;
+	int nblocks = (65535 - base0) / SESSION_PORTS;
+	if (nblocks <= 0)
+		return -EADDRNOTAVAIL;
+	if (next_port_block < 0)
+		next_port_block = (int)(ev_now_us() % (nblocks > 64 ? 64 : nblocks));
+	for (int tries = 0; tries < nblocks; tries++) {
+		int blk = s->port_base >= 0 && tries == 0 ? (s->port_base - base0) / SESSION_PORTS
+							    : (next_port_block + tries) % nblocks;
+		int port = base0 + blk * SESSION_PORTS + 2 * slot;
+		int a = udp_bind(family, port);
+		if (a < 0)
+			continue;
+		int b = udp_bind(family, port + 1);
+		if (b < 0) {
+			close(a);
+			continue;
+		}
+		if (s->port_base < 0) {
+			s->port_base = base0 + blk * SESSION_PORTS;
+			next_port_block = (blk + 1) % nblocks;
+		}
+		if (t->rtp_fd >= 0) {
+			ev_del(w->loop, t->rtcp_fd);
+			close(t->rtp_fd);
+			close(t->rtcp_fd);
+		}
+		t->rtp_fd = a;
+		t->rtcp_fd = b;
+		t->server_port = port;
+		t->rtp_dst = *peer;
+		set_port(&t->rtp_dst, client_rtp);
+		t->rtcp_dst = *peer;
+		set_port(&t->rtcp_dst, client_rtcp);
+		t->dst_len = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+		/* Connected: the kernel caches the route, and sendmmsg needs no address. */
+		if (connect(a, (struct sockaddr *)&t->rtp_dst, t->dst_len) < 0) {
+			int e = -errno;
+			close(a);
+			close(b);
+			t->rtp_fd = t->rtcp_fd = -1;
+			return e;
+		}
+		ev_add(w->loop, b, EPOLLIN, session_on_rtcp, s);
+		t->tcp = false;
+		t->setup = true;
+		return 0;
+	}
+	return -EADDRINUSE;
+}
+
+/* ---------------------------------------------------------------- lifetime */
+
+void session_end(struct session *s, bool send_bye)
+{
+	if (s->dead)
+		return;
+	if (send_bye && s->media)
+		for (int i = 0; i < media_ntracks(s->media); i++)
+			if (s->tracks[i].setup && !s->tracks[i].bye_sent) {
+				session_send_report(s, i, true);
+				s->tracks[i].bye_sent = true;
+			}
+	if (s->client && s->client->session == s)
+		s->client->session = NULL;
+	s->client = NULL;
+	s->dead = true;
+	s->state = SESSION_INIT;
+	if (s->own_media && s->media)
+		media_pause(s->media);
+	log_msg(LOG_INFO, NULL, s->peer, "session %s ended (%llu packets, %llu bytes, %llu skips, %llu UDP drops)",
+		s->id, (unsigned long long)s->packets_out, (unsigned long long)s->bytes_out,
+		(unsigned long long)s->skips, (unsigned long long)s->udp_drops);
+	worker_schedule_reap(s->w);
+}
+
+void session_free(struct session *s)
+{
+	struct worker *w = s->w;
+	for (int i = 0; i < SOURCE_MAX_TRACKS; i++) {
+		if (s->tracks[i].rtcp_fd >= 0) {
+			ev_del(w->loop, s->tracks[i].rtcp_fd);
+			close(s->tracks[i].rtcp_fd);
+		}
+		if (s->tracks[i].rtp_fd >= 0)
+			close(s->tracks[i].rtp_fd);
+	}
+	if (s->own_media)
+		media_close(&s->media);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	w->nsessions--;
+	free(s);
+}
+
+void session_housekeeping(struct session *s, int64_t now)
+{
+	if (s->dead)
+		return;
+	int64_t timeout = (int64_t)s->w->cfg.session_timeout * 1000000;
+	if (now - s->last_seen_us > timeout) {
+		log_msg(LOG_INFO, NULL, s->peer, "session %s timed out (no RTSP request or RTCP for %d s)",
+			s->id, s->w->cfg.session_timeout);
+		struct client *c = s->client;
+		session_end(s, true);
+		if (c)
+			client_close(c);
+		return;
+	}
+	if (s->stalled_since_us && now - s->stalled_since_us > (int64_t)s->w->cfg.slow_viewer_timeout * 1000000) {
+		log_msg(LOG_WARN, NULL, s->peer, "session %s: viewer stopped reading for %d s, dropped",
+			s->id, s->w->cfg.slow_viewer_timeout);
+		struct client *c = s->client;
+		session_end(s, false);
+		if (c)
+			client_close(c);
+		return;
+	}
+	if (s->state == SESSION_PLAYING && now - s->last_sr_us >= SR_INTERVAL_US) {
+		session_send_sr(s);
+		if (s->client)
+			client_flush(s->client);
+	}
+}

@@ -1,0 +1,521 @@
+/* source.c — see source.h.
+ *
+ * Files: libavformat demuxes; we keep the first video and the first audio
+ * stream. ADTS AAC (MPEG-TS, raw .aac) gets its AudioSpecificConfig built
+ * from the stream parameters and its ADTS headers stripped, because RTP
+ * (RFC 3640) and the SDP config= want raw AAC.
+ *
+ * Test pattern: libavdevice's lavfi input renders testsrc2 + a 1 kHz sine;
+ * we encode them with libx264 (one key frame a second, no B-frames) and AAC.
+ *
+ * Output timeline: out = in + shift (µs). The shift grows by one file
+ * duration per loop, and is re-derived after a seek so that time keeps
+ * moving forward.
+ */
+#include "worker/source.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <libavcodec/bsf.h>
+#include <libavdevice/avdevice.h>
+#include <libavformat/avformat.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/opt.h>
+
+#include "common/ipc-t.h"
+#include "common/log.h"
+
+#define TEST_WIDTH 640
+#define TEST_HEIGHT 360
+#define TEST_FPS 25
+#define TEST_RATE 44100
+
+struct source_in {
+	int stream_index;             /* in the demuxer */
+	AVBSFContext *bsf;            /* aac_adtstoasc, or NULL */
+	AVCodecContext *dec, *enc;    /* test pattern only */
+	int64_t last_out_dts_us;      /* for monotonic output */
+	int64_t next_pts;             /* test pattern encoder input counter */
+};
+
+struct source {
+	int kind;
+	int loop_nums, loops_done;
+	AVFormatContext *fmt;
+	int ntracks;
+	struct source_track tracks[SOURCE_MAX_TRACKS];
+	AVCodecParameters *pars[SOURCE_MAX_TRACKS];
+	struct source_in in[SOURCE_MAX_TRACKS];
+	int64_t start_us;             /* file start time */
+	int64_t pass_end_us;          /* max in-time end seen this pass */
+	int64_t duration_us;
+	int64_t shift_us;             /* out = in + shift */
+	int64_t out_end_us;           /* max out-time end emitted */
+	bool resync;                  /* after a seek: derive shift from the next packet */
+	AVPacket *held;               /* packet read ahead (next_time / test encoder output) */
+	AVPacket *tmp;
+	AVFrame *frame;
+	AVFrame *planar;
+};
+
+static int track_of_stream(const struct source *s, int stream_index)
+{
+	for (int i = 0; i < s->ntracks; i++)
+		if (s->in[i].stream_index == stream_index)
+			return i;
+	return -1;
+}
+
+/* AudioSpecificConfig (ISO 14496-3 1.6.2.1) from profile, rate and channels. */
+static int aac_make_asc(AVCodecParameters *par)
+{
+	static const int rates[] = { 96000, 88200, 64000, 48000, 44100, 32000, 24000,
+				     22050, 16000, 12000, 11025, 8000, 7350 };
+	int idx = -1;
+	for (int i = 0; i < 13; i++)
+		if (rates[i] == par->sample_rate)
+			idx = i;
+	int ch = par->ch_layout.nb_channels;
+	if (idx < 0 || ch < 1 || ch > 7)
+		return AVERROR(EINVAL);
+	int aot = par->profile >= 0 ? par->profile + 1 : 2;
+	uint8_t *ed = av_mallocz(2 + AV_INPUT_BUFFER_PADDING_SIZE);
+	if (!ed)
+		return AVERROR(ENOMEM);
+	ed[0] = (uint8_t)((aot << 3) | (idx >> 1));
+	ed[1] = (uint8_t)(((idx & 1) << 7) | (ch << 3));
+	av_freep(&par->extradata);
+	par->extradata = ed;
+	par->extradata_size = 2;
+	return 0;
+}
+
+static int open_file(struct source *s, const char *path, char *err, size_t errlen)
+{
+	int r = avformat_open_input(&s->fmt, path, NULL, NULL);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path, av_err2str(r));
+		return r;
+	}
+	r = avformat_find_stream_info(s->fmt, NULL);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot read stream info of %s: %s", path, av_err2str(r));
+		return r;
+	}
+	int vi = av_find_best_stream(s->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+	int ai = av_find_best_stream(s->fmt, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
+	int picks[2] = { vi, ai };
+	for (int k = 0; k < 2; k++) {
+		if (picks[k] < 0)
+			continue;
+		AVStream *st = s->fmt->streams[picks[k]];
+		if (st->disposition & AV_DISPOSITION_ATTACHED_PIC)
+			continue;
+		int t = s->ntracks++;
+		s->in[t].stream_index = picks[k];
+		s->pars[t] = avcodec_parameters_alloc();
+		if (!s->pars[t])
+			return AVERROR(ENOMEM);
+		avcodec_parameters_copy(s->pars[t], st->codecpar);
+		s->tracks[t].par = s->pars[t];
+		s->tracks[t].time_base = st->time_base;
+		s->tracks[t].type = st->codecpar->codec_type;
+		if (st->codecpar->codec_id == AV_CODEC_ID_AAC && st->codecpar->extradata_size == 0) {
+			const AVBitStreamFilter *f = av_bsf_get_by_name("aac_adtstoasc");
+			if (!f || av_bsf_alloc(f, &s->in[t].bsf) < 0)
+				return AVERROR(ENOMEM);
+			avcodec_parameters_copy(s->in[t].bsf->par_in, st->codecpar);
+			s->in[t].bsf->time_base_in = st->time_base;
+			if ((r = av_bsf_init(s->in[t].bsf)) < 0)
+				return r;
+			if ((r = aac_make_asc(s->pars[t])) < 0) {
+				snprintf(err, errlen, "%s: unsupported AAC parameters", path);
+				return r;
+			}
+		}
+	}
+	if (s->ntracks == 0) {
+		snprintf(err, errlen, "%s has no audio or video stream", path);
+		return AVERROR_STREAM_NOT_FOUND;
+	}
+	for (unsigned i = 0; i < s->fmt->nb_streams; i++)
+		if (track_of_stream(s, (int)i) < 0)
+			s->fmt->streams[i]->discard = AVDISCARD_ALL;
+	s->start_us = s->fmt->start_time != AV_NOPTS_VALUE ? s->fmt->start_time : 0;
+	s->duration_us = s->fmt->duration != AV_NOPTS_VALUE ? s->fmt->duration : 0;
+	s->shift_us = -s->start_us;
+	return 0;
+}
+
+static int open_encoder(struct source *s, int t, const char *name, AVCodecContext *dec, char *err, size_t errlen)
+{
+	const AVCodec *codec = avcodec_find_encoder_by_name(name);
+	if (!codec && !strcmp(name, "libx264"))
+		codec = avcodec_find_encoder(AV_CODEC_ID_H264);
+	if (!codec) {
+		snprintf(err, errlen, "test pattern: no %s encoder in this FFmpeg", name);
+		return AVERROR_ENCODER_NOT_FOUND;
+	}
+	AVCodecContext *enc = avcodec_alloc_context3(codec);
+	if (!enc)
+		return AVERROR(ENOMEM);
+	s->in[t].enc = enc;
+	AVDictionary *opts = NULL;
+	if (codec->type == AVMEDIA_TYPE_VIDEO) {
+		enc->width = TEST_WIDTH;
+		enc->height = TEST_HEIGHT;
+		enc->pix_fmt = AV_PIX_FMT_YUV420P;
+		enc->time_base = (AVRational){ 1, TEST_FPS };
+		enc->framerate = (AVRational){ TEST_FPS, 1 };
+		enc->gop_size = TEST_FPS;
+		enc->max_b_frames = 0;
+		enc->bit_rate = 1000000;
+		enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+		av_dict_set(&opts, "preset", "ultrafast", 0);
+		av_dict_set(&opts, "tune", "zerolatency", 0);
+		av_dict_set(&opts, "threads", "1", 0);
+		/* Repeat SPS/PPS before every key frame: viewers join mid-stream. */
+		av_dict_set(&opts, "x264-params", "repeat-headers=1:scenecut=0", 0);
+	} else {
+		enc->sample_rate = TEST_RATE;
+		enc->sample_fmt = AV_SAMPLE_FMT_FLTP;
+		av_channel_layout_default(&enc->ch_layout, 2);
+		enc->time_base = (AVRational){ 1, TEST_RATE };
+		enc->bit_rate = 96000;
+		enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+	}
+	int r = avcodec_open2(enc, codec, &opts);
+	av_dict_free(&opts);
+	if (r < 0) {
+		snprintf(err, errlen, "test pattern: cannot open %s: %s", name, av_err2str(r));
+		return r;
+	}
+	s->pars[t] = avcodec_parameters_alloc();
+	if (!s->pars[t])
+		return AVERROR(ENOMEM);
+	avcodec_parameters_from_context(s->pars[t], enc);
+	s->tracks[t].par = s->pars[t];
+	s->tracks[t].time_base = enc->time_base;
+	s->tracks[t].type = codec->type;
+	(void)dec;
+	return 0;
+}
+
+static int open_test(struct source *s, char *err, size_t errlen)
+{
+	avdevice_register_all();
+	const AVInputFormat *lavfi = av_find_input_format("lavfi");
+	if (!lavfi) {
+		snprintf(err, errlen, "test pattern: FFmpeg has no lavfi input device");
+		return AVERROR_DEMUXER_NOT_FOUND;
+	}
+	char graph[512];
+	snprintf(graph, sizeof graph,
+		 "testsrc2=size=%dx%d:rate=%d,format=yuv420p[out0];"
+		 "sine=frequency=1000:sample_rate=%d:samples_per_frame=1024,"
+		 "aformat=sample_fmts=fltp:channel_layouts=stereo[out1]",
+		 TEST_WIDTH, TEST_HEIGHT, TEST_FPS, TEST_RATE);
+	int r = avformat_open_input(&s->fmt, graph, lavfi, NULL);
+	if (r < 0) {
+		snprintf(err, errlen, "test pattern: lavfi: %s", av_err2str(r));
+		return r;
+	}
+	if ((r = avformat_find_stream_info(s->fmt, NULL)) < 0) {
+		snprintf(err, errlen, "test pattern: %s", av_err2str(r));
+		return r;
+	}
+	for (unsigned i = 0; i < s->fmt->nb_streams && s->ntracks < SOURCE_MAX_TRACKS; i++) {
+		AVStream *st = s->fmt->streams[i];
+		int t = s->ntracks++;
+		s->in[t].stream_index = (int)i;
+		const AVCodec *dc = avcodec_find_decoder(st->codecpar->codec_id);
+		AVCodecContext *dec = dc ? avcodec_alloc_context3(dc) : NULL;
+		if (!dec)
+			return AVERROR_DECODER_NOT_FOUND;
+		s->in[t].dec = dec;
+		avcodec_parameters_to_context(dec, st->codecpar);
+		dec->pkt_timebase = st->time_base;
+		if ((r = avcodec_open2(dec, dc, NULL)) < 0)
+			return r;
+		bool video = st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO;
+		if ((r = open_encoder(s, t, video ? "libx264" : "aac", dec, err, errlen)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+int source_open(struct source **out, int kind, const char *path, int loop_nums, char *err, size_t errlen)
+{
+	struct source *s = calloc(1, sizeof *s);
+	if (!s)
+		return AVERROR(ENOMEM);
+	s->kind = kind;
+	s->loop_nums = loop_nums;
+	for (int i = 0; i < SOURCE_MAX_TRACKS; i++)
+		s->in[i].last_out_dts_us = INT64_MIN;
+	s->tmp = av_packet_alloc();
+	s->held = av_packet_alloc();
+	s->frame = av_frame_alloc();
+	s->planar = av_frame_alloc();
+	int r = (!s->tmp || !s->held || !s->frame || !s->planar) ? AVERROR(ENOMEM)
+		: kind == SOURCE_TEST ? open_test(s, err, errlen) : open_file(s, path, err, errlen);
+	if (r < 0) {
+		source_close(&s);
+		return r;
+	}
+	s->held->data = NULL;
+	s->held->size = 0;
+	s->held->stream_index = -1;
+	*out = s;
+	return 0;
+}
+
+void source_close(struct source **sp)
+{
+	struct source *s = *sp;
+	if (!s)
+		return;
+	for (int i = 0; i < SOURCE_MAX_TRACKS; i++) {
+		av_bsf_free(&s->in[i].bsf);
+		avcodec_free_context(&s->in[i].dec);
+		avcodec_free_context(&s->in[i].enc);
+		avcodec_parameters_free(&s->pars[i]);
+	}
+	avformat_close_input(&s->fmt);
+	av_packet_free(&s->tmp);
+	av_packet_free(&s->held);
+	av_frame_free(&s->frame);
+	av_frame_free(&s->planar);
+	free(s);
+	*sp = NULL;
+}
+
+int source_ntracks(const struct source *s) { return s->ntracks; }
+const struct source_track *source_track(const struct source *s, int i) { return &s->tracks[i]; }
+bool source_is_live(const struct source *s) { return s->kind == SOURCE_TEST; }
+int64_t source_duration_us(const struct source *s) { return s->duration_us; }
+
+static int64_t to_us(int64_t ts, AVRational tb)
+{
+	return av_rescale_q(ts, tb, AV_TIME_BASE_Q);
+}
+
+/* Packed float stereo (what lavfi gives) to planar float (what AAC takes). */
+static int planar_float(struct source *s, const AVFrame *in)
+{
+	if (in->format != AV_SAMPLE_FMT_FLT || in->ch_layout.nb_channels != 2)
+		return AVERROR(EINVAL);
+	AVFrame *out = s->planar;
+	out->format = AV_SAMPLE_FMT_FLTP;
+	out->nb_samples = in->nb_samples;
+	out->sample_rate = in->sample_rate;
+	av_channel_layout_default(&out->ch_layout, 2);
+	int r = av_frame_get_buffer(out, 0);
+	if (r < 0)
+		return r;
+	const float *src = (const float *)in->data[0];
+	float *l = (float *)out->data[0], *rt = (float *)out->data[1];
+	for (int i = 0; i < in->nb_samples; i++) {
+		l[i] = src[2 * i];
+		rt[i] = src[2 * i + 1];
+	}
+	return 0;
+}
+
+/* Test pattern: pull raw frames from lavfi, push them through the encoder
+ * of their track, until one encoded packet comes out. */
+static int read_test(struct source *s, AVPacket *pkt)
+{
+	for (;;) {
+		for (int t = 0; t < s->ntracks; t++) {
+			int r = avcodec_receive_packet(s->in[t].enc, pkt);
+			if (r == 0) {
+				pkt->stream_index = t;
+				return 0;
+			}
+			if (r != AVERROR(EAGAIN))
+				return r;
+		}
+		int r = av_read_frame(s->fmt, s->tmp);
+		if (r < 0)
+			return r;
+		int t = track_of_stream(s, s->tmp->stream_index);
+		if (t < 0) {
+			av_packet_unref(s->tmp);
+			continue;
+		}
+		r = avcodec_send_packet(s->in[t].dec, s->tmp);
+		av_packet_unref(s->tmp);
+		if (r < 0)
+			return r;
+		while ((r = avcodec_receive_frame(s->in[t].dec, s->frame)) == 0) {
+			AVFrame *f = s->frame;
+			if (s->in[t].enc->codec_type == AVMEDIA_TYPE_AUDIO) {
+				/* lavfi hands out packed samples; the AAC encoder wants planar. */
+				if ((r = planar_float(s, f)) < 0) {
+					av_frame_unref(s->frame);
+					return r;
+				}
+				f = s->planar;
+			}
+			/* Our own counter: lavfi timestamps are in its own time base. */
+			f->pts = s->in[t].next_pts;
+			s->in[t].next_pts += s->in[t].enc->codec_type == AVMEDIA_TYPE_AUDIO ? f->nb_samples : 1;
+			f->pict_type = AV_PICTURE_TYPE_NONE;
+			r = avcodec_send_frame(s->in[t].enc, f);
+			av_frame_unref(s->frame);
+			av_frame_unref(s->planar);
+			if (r < 0)
+				return r;
+		}
+		if (r != AVERROR(EAGAIN))
+			return r;
+	}
+}
+
+/* One packet of the current pass, in-time, already filtered. */
+static int read_file_packet(struct source *s, AVPacket *pkt)
+{
+	for (;;) {
+		int r = av_read_frame(s->fmt, pkt);
+		if (r < 0)
+			return r;
+		int t = track_of_stream(s, pkt->stream_index);
+		if (t < 0 || pkt->size == 0) {
+			av_packet_unref(pkt);
+			continue;
+		}
+		pkt->stream_index = t;
+		if (s->in[t].bsf) {
+			r = av_bsf_send_packet(s->in[t].bsf, pkt);
+			av_packet_unref(pkt);
+			if (r < 0)
+				continue;
+			r = av_bsf_receive_packet(s->in[t].bsf, pkt);
+			if (r < 0)
+				continue;
+			pkt->stream_index = t;
+		}
+		if (pkt->dts == AV_NOPTS_VALUE)
+			pkt->dts = pkt->pts;
+		if (pkt->pts == AV_NOPTS_VALUE)
+			pkt->pts = pkt->dts;
+		if (pkt->dts == AV_NOPTS_VALUE) {
+			/* Raw elementary streams may lack timestamps on some packets:
+			 * drop them rather than guess a time for them. */
+			av_packet_unref(pkt);
+			continue;
+		}
+		return 0;
+	}
+}
+
+static int rewind_file(struct source *s)
+{
+	int r = avformat_seek_file(s->fmt, -1, INT64_MIN, s->start_us, s->start_us, 0);
+	if (r < 0)
+		r = av_seek_frame(s->fmt, -1, s->start_us, AVSEEK_FLAG_BACKWARD);
+	if (r < 0)
+		return r;
+	for (int t = 0; t < s->ntracks; t++)
+		if (s->in[t].bsf)
+			av_bsf_flush(s->in[t].bsf);
+	return 0;
+}
+
+static int read_file(struct source *s, AVPacket *pkt)
+{
+	for (;;) {
+		int r = read_file_packet(s, pkt);
+		if (r == AVERROR_EOF) {
+			s->loops_done++;
+			if (s->loop_nums >= 0 && s->loops_done >= s->loop_nums)
+				return AVERROR_EOF;
+			int64_t pass = s->pass_end_us - s->start_us;
+			if (pass <= 0)
+				return AVERROR_EOF;
+			if ((r = rewind_file(s)) < 0)
+				return r;
+			/* The next pass starts where this one ended. */
+			s->shift_us = s->out_end_us - s->start_us;
+			s->pass_end_us = 0;
+			continue;
+		}
+		if (r < 0)
+			return r;
+		int t = pkt->stream_index;
+		AVRational tb = s->tracks[t].time_base;
+		int64_t in_dts = to_us(pkt->dts, tb);
+		if (s->resync) {
+			s->shift_us = s->out_end_us - in_dts;
+			s->resync = false;
+		}
+		int64_t end = to_us(pkt->pts + (pkt->duration > 0 ? pkt->duration : 0), tb);
+		if (end > s->pass_end_us)
+			s->pass_end_us = end;
+		int64_t d = av_rescale_q(s->shift_us, AV_TIME_BASE_Q, tb);
+		pkt->pts += d;
+		pkt->dts += d;
+		int64_t out_dts = to_us(pkt->dts, tb);
+		if (out_dts < s->in[t].last_out_dts_us) {
+			/* Never let a track's time go back (interleaving after a seek). */
+			av_packet_unref(pkt);
+			continue;
+		}
+		s->in[t].last_out_dts_us = out_dts;
+		int64_t out_end = end + s->shift_us;
+		if (out_end > s->out_end_us)
+			s->out_end_us = out_end;
+		return 0;
+	}
+}
+
+int source_read(struct source *s, AVPacket *pkt)
+{
+	if (s->held->stream_index >= 0) {
+		av_packet_move_ref(pkt, s->held);
+		s->held->stream_index = -1;
+		return 0;
+	}
+	return s->kind == SOURCE_TEST ? read_test(s, pkt) : read_file(s, pkt);
+}
+
+int64_t source_next_time_us(struct source *s)
+{
+	if (s->held->stream_index < 0) {
+		int r = s->kind == SOURCE_TEST ? read_test(s, s->held) : read_file(s, s->held);
+		if (r < 0) {
+			s->held->stream_index = -1;
+			return INT64_MIN;
+		}
+	}
+	return to_us(s->held->dts != AV_NOPTS_VALUE ? s->held->dts : s->held->pts,
+		     s->tracks[s->held->stream_index].time_base);
+}
+
+int source_seek(struct source *s, int64_t pos_us)
+{
+	if (s->kind == SOURCE_TEST)
+		return -ENOTSUP;
+	if (s->held->stream_index >= 0) {
+		av_packet_unref(s->held);
+		s->held->stream_index = -1;
+	}
+	int64_t target = s->start_us + pos_us;
+	int r = avformat_seek_file(s->fmt, -1, INT64_MIN, target, target, 0);
+	if (r < 0)
+		r = av_seek_frame(s->fmt, -1, target, AVSEEK_FLAG_BACKWARD);
+	if (r < 0)
+		return r;
+	for (int t = 0; t < s->ntracks; t++)
+		if (s->in[t].bsf)
+			av_bsf_flush(s->in[t].bsf);
+	s->resync = true;
+	return 0;
+}
+
+int64_t source_file_time_us(const struct source *s, int64_t t_us)
+{
+	return t_us - s->shift_us - s->start_us;
+}

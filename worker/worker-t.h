@@ -1,0 +1,110 @@
+/* worker-t.h — the types of a worker process: the worker context, RTSP
+ * client connections and sessions.
+ *
+ * Ownership:
+ *  - struct worker owns every client and session (two intrusive lists), the
+ *    shared live media (if any) and the event loop.
+ *  - A client owns its socket fd. A session using TCP interleaved points to
+ *    the client carrying it; the client points back (c->session). Closing
+ *    the client ends that session. A UDP session outlives its connection
+ *    until TEARDOWN or timeout.
+ *  - An on-demand session owns its own media; a live session borrows the
+ *    worker's shared one.
+ *  - Destruction is deferred: code that finds a client or session dead marks
+ *    it (->dead) and the worker reaps it from the loop, so no callback ever
+ *    runs on freed memory.
+ */
+#ifndef RTSPD_WORKER_T_H
+#define RTSPD_WORKER_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/ev.h"
+#include "common/ipc-t.h"
+#include "worker/media.h"
+
+#define CLIENT_IN_CAP   (RTSP_IN_LIMIT)
+#define RTSP_IN_LIMIT   (8192 + 65536 + 16)
+#define CLIENT_OUT_CAP  (256 * 1024)   /* responses + at most one partial packet */
+#define SESSION_ID_LEN  16
+#define SESSION_PORTS   8              /* video, audio, metadata, back channel: RTP + RTCP */
+
+struct client;
+struct session;
+
+struct session_track {
+	bool setup;
+	bool tcp;
+	int ch_rtp, ch_rtcp;                 /* interleaved channels */
+	int rtp_fd, rtcp_fd;                 /* UDP sockets bound to the server ports */
+	int server_port;                     /* RTP port (RTCP = +1) */
+	struct sockaddr_storage rtp_dst, rtcp_dst;
+	socklen_t dst_len;
+	char url[1024];                      /* as the client sent it in SETUP (for RTP-Info) */
+	uint32_t packets, octets;            /* sent, for SR */
+	bool bye_sent;
+};
+
+enum session_state { SESSION_INIT, SESSION_READY, SESSION_PLAYING };
+
+struct session {
+	struct session *next, *prev;
+	struct worker *w;
+	char id[SESSION_ID_LEN + 1];
+	enum session_state state;
+	struct client *client;               /* TCP carrier, or NULL */
+	struct media *media;                 /* shared (live) or own (on demand) */
+	bool own_media;
+	struct session_track tracks[SOURCE_MAX_TRACKS];
+	int port_base;                       /* first of SESSION_PORTS UDP ports, -1 if none */
+	uint64_t cursor;                     /* next ring packet to send */
+	bool udp_blocked;
+	int64_t last_seen_us;                /* last request or RTCP from the client */
+	int64_t last_sr_us;
+	int64_t stalled_since_us;            /* 0 when not stalled */
+	uint64_t skips, bytes_out, packets_out, udp_drops;
+	char peer[64];
+	struct sockaddr_storage peer_addr;   /* the RTSP client's address: UDP only goes there */
+	bool dead;
+};
+
+struct client {
+	struct client *next, *prev;
+	struct worker *w;
+	int fd;
+	uint32_t conn_id;
+	char peer[64];
+	struct sockaddr_storage peer_addr;
+	struct sockaddr_storage local_addr;
+	uint8_t *in;                         /* CLIENT_IN_CAP */
+	size_t in_len;
+	uint8_t *out;                        /* CLIENT_OUT_CAP */
+	size_t out_off, out_len;
+	struct session *session;             /* interleaved session on this connection */
+	int64_t last_activity_us;
+	bool closing;                        /* send what is queued, then close */
+	bool dead;
+};
+
+struct worker {
+	struct ev_loop *loop;
+	int ipc_fd;
+	struct ipc_worker_config cfg;
+	bool configured;
+	struct media *live;                  /* shared media (live streams) */
+	struct media *describe_media;        /* on demand: opened once to describe the stream */
+	struct client *clients;
+	struct session *sessions;
+	int nclients, nsessions;
+	bool draining;                       /* graceful stop: exit when no client is left */
+	bool stopping;
+	bool reap_pending;
+	long long housekeeping_timer;
+	uint32_t next_conn_id;
+	uint64_t bytes_out, packets_out;
+	char cname[128];
+};
+
+#endif

@@ -1,0 +1,43 @@
+/* worker.h — a worker process: serves one stream (source) to its RTSP
+ * clients. Entry point worker_main(); the functions below are shared by the
+ * worker's modules (client.c: connections, session.c: sessions and the send
+ * path, methods.c: RTSP methods). See worker-t.h for ownership. */
+#ifndef RTSPD_WORKER_H
+#define RTSPD_WORKER_H
+
+#include "proto/rtsp.h"
+#include "worker/worker-t.h"
+
+/* Runs a worker on the IPC socket ipc_fd until told to stop; returns the exit code. */
+int worker_main(int ipc_fd);
+
+/* worker.c */
+void worker_schedule_reap(struct worker *w);
+void worker_status_changed(struct worker *w);
+
+/* client.c */
+struct client *client_new(struct worker *w, int fd, const struct ipc_client *ic, const uint8_t *bytes);
+void client_close(struct client *c);                        /* deferred */
+int client_queue(struct client *c, const void *data, size_t len);  /* to the out buffer */
+void client_flush(struct client *c);                        /* out buffer, then media */
+void client_want_write(struct client *c);                   /* wake up when writable */
+void client_free(struct client *c);
+
+/* session.c */
+struct session *session_new(struct worker *w, struct client *c);
+struct session *session_find(struct worker *w, const char *id);
+void session_end(struct session *s, bool send_bye);        /* deferred */
+void session_free(struct session *s);
+int session_setup_udp(struct session *s, int track, const struct sockaddr_storage *peer,
+		      int client_rtp, int client_rtcp);
+void session_play(struct session *s);
+void session_send(struct session *s);                       /* from the ring, as much as possible */
+void session_send_sr(struct session *s);
+void session_housekeeping(struct session *s, int64_t now);
+void sessions_notify(struct media *m, void *arg);           /* media_notify_fn */
+
+/* methods.c */
+void methods_handle(struct client *c, const struct rtsp_request *req);
+void methods_reply_error(struct client *c, int status, int cseq, const char *why);
+
+#endif
