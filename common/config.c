@@ -620,6 +620,30 @@ static int parse_element(struct parse *p, struct scope *sc, const struct node_sp
 
 static const struct node_spec happytime_rtsps_port;
 
+/* Stray text inside an element that holds other nodes. libxml2 gives a text
+ * node the line where (the first chunk of) it ends, so count back the lines
+ * that follow the first non-blank character to point at where it starts. */
+static int unexpected_text(struct parse *p, const xmlNode *text, const xmlNode *parent)
+{
+	const char *content = (const char *)text->content;
+	while (is_xml_space(*content))
+		content++;
+	long line = node_line(text);
+	for (const char *c = content; *c && line > node_line(parent); c++)
+		if (*c == '\n')
+			line--;
+	size_t len = strlen(content);
+	while (len > 0 && is_xml_space(content[len - 1]))
+		len--;
+	char shown[QUOTE_MAX + 1];
+	size_t n = len < QUOTE_MAX ? len : QUOTE_MAX;
+	memcpy(shown, content, n);
+	shown[n] = '\0';
+	return fail_at(p, line, node_name(parent),
+		       "unexpected text '%s%s' (this node holds other nodes, not a value)",
+		       quote(shown).s, len > QUOTE_MAX ? "..." : "");
+}
+
 static int parse_children(struct parse *p, xmlNode *parent, const struct node_spec *specs,
 			  size_t nspecs, void *base, struct scope *sc)
 {
@@ -631,9 +655,7 @@ static int parse_children(struct parse *p, xmlNode *parent, const struct node_sp
 		case XML_CDATA_SECTION_NODE:
 			if (is_blank(c->content))
 				continue;
-			return fail_at(p, node_line(c), node_name(parent),
-				       "unexpected text '%s' (this node holds other nodes, not a value)",
-				       quote((const char *)c->content).s);
+			return unexpected_text(p, c, parent);
 		case XML_COMMENT_NODE:
 		case XML_PI_NODE:
 			continue;

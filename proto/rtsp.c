@@ -890,12 +890,12 @@ int rtsp_format_transport(const struct rtsp_transport *t, char *buf, size_t len)
 		   t->profile == RTSP_PROFILE_SAVP ? "SAVP" : "AVP",
 		   t->lower == RTSP_LOWER_TCP ? "/TCP" : "",
 		   t->multicast ? "multicast" : "unicast");
-	/* The address strings are fixed arrays: bound them in case a caller
-	 * filled one without a terminator. */
+	/* The address strings are fixed arrays: the precision bounds the read in
+	 * case a caller filled one without a terminator. */
 	if (t->destination[0])
-		out_printf(&o, ";destination=%.*s", (int)strnlen(t->destination, sizeof t->destination), t->destination);
+		out_printf(&o, ";destination=%.*s", (int)sizeof t->destination - 1, t->destination);
 	if (t->source[0])
-		out_printf(&o, ";source=%.*s", (int)strnlen(t->source, sizeof t->source), t->source);
+		out_printf(&o, ";source=%.*s", (int)sizeof t->source - 1, t->source);
 	out_pair(&o, "interleaved", t->interleaved);
 	out_pair(&o, "client_port", t->client_port);
 	out_pair(&o, "server_port", t->server_port);
@@ -1161,15 +1161,15 @@ int rtsp_parse_range(const char *value, struct rtsp_range *r)
 	return ret;
 }
 
-/* Largest whole number of milliseconds not above x; x is known finite and
- * small enough for long long. */
-static long long floor_millis(double x)
+/* x in whole milliseconds, rounded to the nearest (x*1000 is rarely exact:
+ * 235.27 s is 235269.99999... ms), but below limit_ms so that the printed
+ * value stays one the parser accepts. x is known finite and small enough
+ * for long long. */
+static long long round_millis(double x, long long limit_ms)
 {
 	double scaled = x * 1000;
-	long long ms = (long long)scaled;
-	if ((double)ms > scaled)
-		ms--;
-	return ms;
+	long long ms = scaled >= 0 ? (long long)(scaled + 0.5) : -(long long)(-scaled + 0.5);
+	return ms < limit_ms ? ms : limit_ms - 1;
 }
 
 static int out_clock(struct outbuf *o, double t)
@@ -1177,7 +1177,7 @@ static int out_clock(struct outbuf *o, double t)
 	/* Years 0000..9999, the range parse_clock_time() reads. */
 	if (!(t >= CLOCK_FIRST && t < CLOCK_LIMIT))
 		return -EINVAL;
-	long long ms = floor_millis(t);
+	long long ms = round_millis(t, (long long)CLOCK_LIMIT * 1000);
 	long long secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
 	unsigned millis = (unsigned)(ms - secs * 1000);
 	long long days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
@@ -1193,29 +1193,33 @@ static int out_clock(struct outbuf *o, double t)
 	return 0;
 }
 
-/* Milliseconds are truncated, not rounded, so that a value just below
- * NPT_LIMIT does not print as one the parser refuses. */
 static int out_npt(struct outbuf *o, double t)
 {
 	if (!(t >= 0 && t < NPT_LIMIT))
 		return -EINVAL;
-	long long ms = floor_millis(t);
+	long long ms = round_millis(t, (long long)NPT_LIMIT * 1000);
 	out_printf(o, "%lld.%03lld", ms / 1000, ms % 1000);
 	return 0;
 }
 
+/* h:mm:ss[:ff[.ss]] at 30 frames per second, to a hundredth of a frame. */
 static int out_smpte(struct outbuf *o, double t)
 {
+	const long long per_second = 30 * 100;
+	const long long limit = 100LL * 3600 * per_second;   /* 100:00:00 does not fit 1*2DIGIT */
 	if (!(t >= 0 && t < 100 * 3600.0))
 		return -EINVAL;
-	long long frames_total = (long long)(t * 30 + 0.5);
-	if (frames_total >= 100 * 3600 * 30)   /* rounded up past 99:59:59:29 */
-		frames_total = 100 * 3600 * 30 - 1;
-	long long secs = frames_total / 30;
-	unsigned frames = (unsigned)(frames_total % 30);
+	long long ticks = (long long)(t * (double)per_second + 0.5);
+	if (ticks >= limit)
+		ticks = limit - 1;
+	long long secs = ticks / per_second;
+	unsigned frames = (unsigned)(ticks % per_second / 100);
+	unsigned subframes = (unsigned)(ticks % 100);
 	out_printf(o, "%lld:%02lld:%02lld", secs / 3600, secs / 60 % 60, secs % 60);
-	if (frames)
+	if (frames || subframes)
 		out_printf(o, ":%02u", frames);
+	if (subframes)
+		out_printf(o, ".%02u", subframes);
 	return 0;
 }
 
@@ -1314,14 +1318,19 @@ int rtsp_require_foreach(const char *value,
 {
 	if (value == NULL || cb == NULL)
 		return -EINVAL;
-	struct span rest = { value, strlen(value) }, tag;
-	while (span_next_item(&rest, ',', &tag)) {
-		tag = span_trim(tag);
-		if (tag.n == 0)
-			continue;
-		int r = cb(tag.p, tag.n, arg);
-		if (r != 0)
-			return r;
+	/* Option tags are tokens (§3.8): a plain split, quotes mean nothing here. */
+	const char *p = value;
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		struct span tag = span_trim((struct span){ p, n });
+		const char *next = p[n] == ',' ? p + n + 1 : NULL;
+		if (tag.n > 0) {
+			int r = cb(tag.p, tag.n, arg);
+			if (r != 0)
+				return r;
+		}
+		if (next == NULL)
+			return 0;
+		p = next;
 	}
-	return 0;
 }

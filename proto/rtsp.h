@@ -117,7 +117,8 @@ int rtsp_parse_range(const char *value, struct rtsp_range *r);
 
 /* Writes a Range value in r's units: "npt=12.345-[end]", "npt=now-",
  * "clock=20090615T114900.440Z-[end]" (milliseconds, only when not zero),
- * "smpte=10:07:33[:ff]-[end]" (30 frames per second). Returns the length or
+ * "smpte=10:07:33[:ff[.ss]]-[end]" (30 frames per second, hundredths of a
+ * frame). Values keep their millisecond. Returns the length or
  * -ENOSPC; -EINVAL for values out of the parseable range. */
 int rtsp_format_range(const struct rtsp_range *r, char *buf, size_t len);
 

@@ -20,9 +20,8 @@ struct media_pk {
 	int track;
 	uint32_t clock_rate;
 	bool have_base;
-	uint32_t base_rtp;        /* RTP ts of media time 0 */
-	uint32_t last_rel;
-	uint64_t wraps;
+	uint32_t last_ts;         /* RTP timestamp of the last packet */
+	int64_t media_clock;      /* its media time, clock units, unwrapped */
 	int64_t first_pts_clock;  /* pts (clock units) of the first packet written */
 	bool first_written;
 	uint16_t next_seq;
@@ -62,15 +61,17 @@ static void media_on_rtp(void *arg, const uint8_t *rtp, size_t len, bool key)
 	struct media *m = mp->m;
 	uint32_t ts = (uint32_t)rtp[4] << 24 | (uint32_t)rtp[5] << 16 | (uint32_t)rtp[6] << 8 | rtp[7];
 	uint16_t seq = (uint16_t)(rtp[2] << 8 | rtp[3]);
+	/* Media time in clock units, unwrapped by signed steps: the first
+	 * packet carries the first pts written (which may be negative, e.g. AAC
+	 * encoder priming), later ones move by their RTP timestamp difference. */
 	if (!mp->have_base) {
-		mp->base_rtp = ts - (uint32_t)mp->first_pts_clock;
+		mp->media_clock = mp->first_pts_clock;
 		mp->have_base = true;
+	} else {
+		mp->media_clock += (int32_t)(ts - mp->last_ts);
 	}
-	uint32_t rel = ts - mp->base_rtp;
-	if (rel < mp->last_rel && mp->last_rel - rel > 0x80000000u)
-		mp->wraps++;
-	mp->last_rel = rel;
-	int64_t media_clock = (int64_t)((mp->wraps << 32) | rel);
+	mp->last_ts = ts;
+	int64_t media_clock = mp->media_clock;
 	int64_t t_us = m->origin_us + av_rescale(media_clock, 1000000, mp->clock_rate);
 	unsigned flags = 0;
 	/* Viewers start at video key frames; audio-only streams anywhere. */

@@ -355,6 +355,10 @@ static void add_rtp_info(struct session *s)
 		if (!s->tracks[i].setup)
 			continue;
 		if (!found[i]) {
+			/* No packet of this track yet (a stream just started): its RTP
+			 * clock is not known, so say nothing rather than guess. */
+			if (!r->hdr->tracks[i].packets)
+				continue;
 			seq[i] = (uint16_t)r->hdr->tracks[i].next_seq;
 			ts[i] = ring_rtp_at(r, (unsigned)i, now);
 		}
@@ -396,6 +400,10 @@ static void do_play(struct client *c, const struct rtsp_request *req, struct ses
 			return;
 		}
 		seek = !range.start_now;
+		/* A fresh session asked to start at 0 is there already: no seek
+		 * (raw elementary streams cannot seek at all). */
+		if (seek && range.start < 0.001 && s->state != SESSION_PLAYING && media_position(m) < 0.001)
+			seek = false;
 	}
 	if (media_is_live(m)) {
 		if (s->state != SESSION_PLAYING)

@@ -17,8 +17,13 @@ struct packetizer {
 	bool key_pending;       /* the next packet out starts a key frame */
 	bool is_video;
 	AVPacket *pkt;
+	bool header_written;
 	char sdp[4096];
 };
+
+static void packetizer_discard(void *arg, const uint8_t *rtp, size_t len, bool key)
+{
+}
 
 static int packetizer_out(void *opaque, uint8_t *buf, int size)
 {
@@ -84,6 +89,7 @@ int packetizer_open(struct packetizer **out, const AVCodecParameters *par, AVRat
 	av_dict_free(&opts);
 	if (r < 0)
 		goto fail;
+	p->header_written = true;
 	AVFormatContext *ctxs[1] = { p->mux };
 	if ((r = av_sdp_create(ctxs, 1, p->sdp, sizeof p->sdp)) < 0)
 		goto fail;
@@ -100,6 +106,12 @@ void packetizer_close(struct packetizer **pp)
 	struct packetizer *p = *pp;
 	if (!p)
 		return;
+	if (p->mux && p->header_written) {
+		/* The trailer frees the muxer's packet buffer; what it still flushes
+		 * is not wanted any more. */
+		p->fn = packetizer_discard;
+		av_write_trailer(p->mux);
+	}
 	if (p->mux) {
 		p->mux->pb = NULL;
 		avformat_free_context(p->mux);

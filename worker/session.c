@@ -94,10 +94,26 @@ static void session_send_report(struct session *s, int track, bool bye)
 
 void session_send_sr(struct session *s)
 {
-	for (int i = 0; i < media_ntracks(s->media); i++)
-		if (s->tracks[i].setup && !s->tracks[i].bye_sent)
-			session_send_report(s, i, false);
+	struct ring *r = media_ring(s->media);
+	for (int i = 0; i < media_ntracks(s->media); i++) {
+		/* A track with no packet yet has no RTP clock to report. */
+		if (!s->tracks[i].setup || s->tracks[i].bye_sent || !r->hdr->tracks[i].packets)
+			continue;
+		session_send_report(s, i, false);
+		s->tracks[i].sr_sent = true;
+	}
 	s->last_sr_us = ev_now_us();
+}
+
+/* A track whose first packets came after PLAY gets its first SR now. */
+static void session_first_sr(struct session *s)
+{
+	struct ring *r = media_ring(s->media);
+	for (int i = 0; i < media_ntracks(s->media); i++)
+		if (s->tracks[i].setup && !s->tracks[i].sr_sent && r->hdr->tracks[i].packets) {
+			session_send_sr(s);
+			return;
+		}
 }
 
 static void session_eos(struct session *s, int track)
@@ -535,6 +551,8 @@ void session_housekeeping(struct session *s, int64_t now)
 			client_close(c);
 		return;
 	}
+	if (s->state == SESSION_PLAYING)
+		session_first_sr(s);
 	if (s->state == SESSION_PLAYING && now - s->last_sr_us >= SR_INTERVAL_US) {
 		session_send_sr(s);
 		if (s->client)

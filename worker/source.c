@@ -37,6 +37,7 @@ struct source_in {
 	AVCodecContext *dec, *enc;    /* test pattern only */
 	int64_t last_out_dts_us;      /* for monotonic output */
 	int64_t next_pts;             /* test pattern encoder input counter */
+	int64_t synth_dts;            /* next in-time for streams without timestamps */
 };
 
 struct source {
@@ -402,11 +403,15 @@ static int read_file_packet(struct source *s, AVPacket *pkt)
 		if (pkt->pts == AV_NOPTS_VALUE)
 			pkt->pts = pkt->dts;
 		if (pkt->dts == AV_NOPTS_VALUE) {
-			/* Raw elementary streams may lack timestamps on some packets:
-			 * drop them rather than guess a time for them. */
-			av_packet_unref(pkt);
-			continue;
+			/* Raw elementary streams (.h264, .h265) carry no timestamps,
+			 * only durations from the frame rate: count them ourselves. */
+			if (pkt->duration <= 0) {
+				av_packet_unref(pkt);
+				continue;
+			}
+			pkt->pts = pkt->dts = s->in[t].synth_dts;
 		}
+		s->in[t].synth_dts = pkt->dts + (pkt->duration > 0 ? pkt->duration : 0);
 		return 0;
 	}
 }
@@ -416,11 +421,15 @@ static int rewind_file(struct source *s)
 	int r = avformat_seek_file(s->fmt, -1, INT64_MIN, s->start_us, s->start_us, 0);
 	if (r < 0)
 		r = av_seek_frame(s->fmt, -1, s->start_us, AVSEEK_FLAG_BACKWARD);
+	if (r < 0)   /* raw elementary streams: back to byte 0 */
+		r = av_seek_frame(s->fmt, -1, 0, AVSEEK_FLAG_BYTE);
 	if (r < 0)
 		return r;
-	for (int t = 0; t < s->ntracks; t++)
+	for (int t = 0; t < s->ntracks; t++) {
+		s->in[t].synth_dts = 0;
 		if (s->in[t].bsf)
 			av_bsf_flush(s->in[t].bsf);
+	}
 	return 0;
 }
 

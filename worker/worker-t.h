@@ -44,6 +44,7 @@ struct session_track {
 	socklen_t dst_len;
 	char url[1024];                      /* as the client sent it in SETUP (for RTP-Info) */
 	uint32_t packets, octets;            /* sent, for SR */
+	bool sr_sent;
 	bool bye_sent;
 };
 

@@ -11,6 +11,7 @@
 
 #include "common/ipc.h"
 #include "common/log.h"
+#include "worker/fflog.h"
 #include "worker/worker.h"
 
 #define HOUSEKEEPING_MS 250
@@ -114,6 +115,7 @@ static int worker_configure(struct worker *w, const struct ipc_worker_config *cf
 	w->cfg.file_path[sizeof w->cfg.file_path - 1] = 0;
 	log_init("worker", cfg->log_level, cfg->log_enable);
 	log_set_stream(w->cfg.stream_key);
+	fflog_init();
 	char err[512] = "";
 	struct media_params mp = {
 		.source_kind = (int)cfg->source_kind, .path = w->cfg.file_path, .loop_nums = cfg->loop_nums,
@@ -214,6 +216,7 @@ static void worker_on_ipc(struct ev_loop *loop, int fd, uint32_t events, void *a
 			if (n == sizeof lvl) {
 				memcpy(&lvl, buf, sizeof lvl);
 				log_set_level(lvl);
+				fflog_init();
 			}
 			break;
 		}

@@ -64,9 +64,11 @@ ff -f lavfi -i "$(vsrc 320x240)" -f lavfi -i "$(asrc 900 48000)" $OUTOPTS \
 ff -f lavfi -i "$(vsrc 320x240)" -f lavfi -i "$(asrc 1000 8000)" $OUTOPTS \
    -c:v mpeg4 -q:v 5 -g 25 -bf 0 -c:a pcm_alaw -ar 8000 -ac 1 "$OUT/sample.avi"
 
-# sample_mjpeg.avi: MJPEG 320x240 (full-range 4:2:0) + PCM mu-law 8000 mono
+# sample_mjpeg.avi: MJPEG 320x240 (full-range 4:2:0) + PCM mu-law 8000 mono.
+# RFC 2435 carries neither Huffman tables (the standard ones are assumed) nor a
+# lone shared quantisation table: standard Huffman tables, one table per plane.
 ff -f lavfi -i "$(vsrc 320x240)" -f lavfi -i "$(asrc 1100 8000)" $OUTOPTS \
-   -c:v mjpeg -pix_fmt yuvj420p -q:v 5 -c:a pcm_mulaw -ar 8000 -ac 1 \
+   -c:v mjpeg -huffman default -force_duplicated_matrix 1 -pix_fmt yuvj420p -q:v 5 -c:a pcm_mulaw -ar 8000 -ac 1 \
    "$OUT/sample_mjpeg.avi"
 
 # sample.h264 / sample.h265: raw Annex-B elementary streams, video only
@@ -84,5 +86,17 @@ ff -f lavfi -i "$(asrc 1600 44100)" $OUTOPTS -c:a libmp3lame -b:a 128k -ar 44100
 
 # sub/nested.mp4: sub-folders must work
 cp "$OUT/sample.mp4" "$OUT/sub/nested.mp4"
+
+# every file must read back
+FFPROBE=${FFPROBE:-ffprobe}
+for f in sample.mp4 sample.mov sample.mkv sample.webm sample.flv sample.ts sample.avi \
+         sample_mjpeg.avi sample.h264 sample.h265 sample.wav sample_alaw.wav \
+         sample_g722.wav sample_g726.wav sample.mp3 sub/nested.mp4; do
+    n=$("$FFPROBE" -v error -show_entries stream=codec_name -of csv=p=0 "$OUT/$f" | grep -c .) || true
+    if [ "${n:-0}" -lt 1 ]; then
+        echo "$0: $OUT/$f has no readable stream" >&2
+        exit 1
+    fi
+done
 
 echo "samples written to $OUT"

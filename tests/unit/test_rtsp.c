@@ -904,6 +904,8 @@ static void test_range_format(void **state)
 		"npt=123.45-125", "npt=12:05:35.3-", "npt=now-", "npt=-20",
 		"clock=19961108T143720.25Z-", "clock=20090615T114900.440Z-20090615T115000Z",
 		"smpte=10:07:33-", "smpte=10:07:33:06-10:07:40",
+		"npt=15.1-235.27",   /* 235.27 * 1000 is 235269.99999...: rounded, not truncated */
+		"npt=99999999999.9999-", "clock=99991231T235959.9999Z-", "smpte=99:59:59:29.99-",
 	};
 	for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
 		struct rtsp_range a, b;
@@ -975,6 +977,13 @@ static void test_require(void **state)
 	struct tag_list stop = { .stop_at = 1 };
 	assert_int_equal(rtsp_require_foreach("a, b, c", collect_tag, &stop), 551);
 	assert_int_equal(stop.n, 1);
+
+	/* Tags are tokens: quotes do not protect a comma. */
+	struct tag_list quoted = { .stop_at = -1 };
+	assert_int_equal(rtsp_require_foreach("a \"b,c\"", collect_tag, &quoted), 0);
+	assert_int_equal(quoted.n, 2);
+	assert_string_equal(quoted.tags[0], "a \"b");
+	assert_string_equal(quoted.tags[1], "c\"");
 
 	struct tag_list none = { .stop_at = -1 };
 	assert_int_equal(rtsp_require_foreach("", collect_tag, &none), 0);

@@ -276,6 +276,12 @@ static void test_length_limits(void **state)
 	assert_int_equal(rtsp_url_parse(uri, &u), 0);
 	assert_int_equal(strlen(u.path), 1023);
 
+	/* Slashes that are dropped do not count either. */
+	memset(uri, '/', 3000);
+	strcpy(uri + 3000, "a//b///");
+	assert_int_equal(rtsp_url_parse(uri, &u), 0);
+	assert_string_equal(u.path, "a/b");
+
 	p = uri + sprintf(uri, "/x?");
 	memset(p, 'q', 1024);
 	p[1024] = '\0';
