@@ -25,6 +25,7 @@
 #define FIRST_REQUEST_TIMEOUT_US 10000000
 #define MAX_LISTENERS 8
 #define MAX_PENDING 4096
+#define LINGER_US 2000000
 #define CRASH_WINDOW_US 60000000
 #define CRASH_HISTORY 8
 
@@ -35,6 +36,7 @@ struct pending {
 	uint32_t conn_id;
 	char peer[64];
 	int64_t deadline_us;
+	bool lingering;              /* answered: draining input before close */
 	size_t len;
 	uint8_t buf[FIRST_REQUEST_MAX];
 };

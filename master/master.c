@@ -75,11 +75,17 @@ static void pending_free(struct pending *p, bool close_fd)
 	free(p);
 }
 
+/* Answers and closes "lingering": the write side shuts at once, then what
+ * the client still sends is read and dropped for a moment, so that closing
+ * with unread input does not reset the connection before the client has
+ * read our answer. */
 static void pending_refuse(struct pending *p, int status, int cseq, const char *why)
 {
 	log_msg(LOG_INFO, NULL, p->peer, "%d %s: %s", status, rtsp_reason(status), why);
 	master_reply(p->fd, status, cseq, NULL);
-	pending_free(p, true);
+	shutdown(p->fd, SHUT_WR);
+	p->lingering = true;
+	p->deadline_us = ev_now_us() + LINGER_US;
 }
 
 /* Maps a route onto a file under media_dir. 0 and the absolute path, or -ENOENT. */
@@ -173,6 +179,15 @@ static void pending_route(struct pending *p)
 static void pending_on_read(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct pending *p = arg;
+	if (p->lingering) {
+		char sink[4096];
+		ssize_t n;
+		while ((n = recv(fd, sink, sizeof sink, MSG_DONTWAIT)) > 0)
+			;
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			pending_free(p, true);
+		return;
+	}
 	ssize_t n = recv(fd, p->buf + p->len, sizeof p->buf - p->len, MSG_DONTWAIT);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		pending_free(p, true);
@@ -209,6 +224,7 @@ static void listener_on_accept(struct ev_loop *loop, int lfd, uint32_t events, v
 		p->m = m;
 		p->fd = fd;
 		p->len = 0;
+		p->lingering = false;
 		p->conn_id = ++m->next_conn_id;
 		p->deadline_us = ev_now_us() + FIRST_REQUEST_TIMEOUT_US;
 		format_peer(&ss, p->peer, sizeof p->peer);
@@ -329,7 +345,9 @@ static int64_t master_tick(struct ev_loop *loop, long long id, void *arg)
 	int64_t now = ev_now_us();
 	for (struct pending *p = m->pending, *next; p; p = next) {
 		next = p->next;
-		if (now > p->deadline_us) {
+		if (now > p->deadline_us && p->lingering) {
+			pending_free(p, true);
+		} else if (now > p->deadline_us) {
 			log_msg(LOG_INFO, NULL, p->peer, "no complete request within 10 s: closed");
 			if (p->len)
 				master_reply(p->fd, 408, -1, NULL);

@@ -78,17 +78,18 @@ static struct media *stream_media(struct worker *w)
 /* Does this URL name the stream this worker serves? */
 static bool url_is_ours(struct worker *w, const struct rtsp_url *u)
 {
+	/* A relative control resolved the RFC 3986 way drops our path and query
+	 * ("rtsp://host/trackID=0", GStreamer's first try when Content-Base has
+	 * a query): accept a bare track URL on our own connection. */
+	if (u->track >= 0 && !u->path[0])
+		return true;
 	struct route r;
 	if (route_from_url(u, false, &r) < 0)
 		return false;
 	if (!strcmp(r.key, w->cfg.stream_key))
 		return true;
 	/* The same path asked live or on demand by the config's default. */
-	if (route_from_url(u, true, &r) == 0 && !strcmp(r.key, w->cfg.stream_key))
-		return true;
-	/* A relative control resolved the RFC 1808 way drops our path and query
-	 * ("rtsp://host/trackID=0"): accept a bare track URL on our connection. */
-	return u->track >= 0 && (!strncasecmp(u->path, "trackID=", 8) || !u->path[0]);
+	return route_from_url(u, true, &r) == 0 && !strcmp(r.key, w->cfg.stream_key);
 }
 
 static void local_ip(const struct client *c, char *buf, size_t len, bool *v6)

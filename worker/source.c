@@ -38,6 +38,7 @@ struct source_in {
 	int64_t last_out_dts_us;      /* for monotonic output */
 	int64_t next_pts;             /* test pattern encoder input counter */
 	int64_t synth_dts;            /* next in-time for streams without timestamps */
+	int g726_bits;                /* MSB-first G.726 to repack, bits per codeword */
 };
 
 struct source {
@@ -92,6 +93,36 @@ static int aac_make_asc(AVCodecParameters *par)
 	return 0;
 }
 
+/* G.726 codewords packed from the most significant bit (FFmpeg's "G726",
+ * what WAV files hold) repacked from the least significant bit, the order
+ * RFC 3551 §4.5.4 prescribes for RTP "G726-xx" (FFmpeg's "G726LE"). */
+static int g726_to_rtp_order(AVPacket *pkt, int bits)
+{
+	if (bits < 2 || bits > 5)
+		return AVERROR(EINVAL);
+	int r = av_packet_make_writable(pkt);
+	if (r < 0)
+		return r;
+	size_t ncodes = (size_t)pkt->size * 8 / (size_t)bits;
+	uint8_t out[8192];
+	if ((size_t)pkt->size > sizeof out)
+		return AVERROR(EINVAL);
+	memset(out, 0, (size_t)pkt->size);
+	for (size_t i = 0; i < ncodes; i++) {
+		unsigned code = 0;
+		for (int b = 0; b < bits; b++) {          /* read MSB-first */
+			size_t bit = i * (size_t)bits + (size_t)b;
+			code = code << 1 | ((pkt->data[bit / 8] >> (7 - bit % 8)) & 1);
+		}
+		for (int b = 0; b < bits; b++) {          /* write LSB-first */
+			size_t bit = i * (size_t)bits + (size_t)b;
+			out[bit / 8] |= (uint8_t)(((code >> b) & 1) << (bit % 8));
+		}
+	}
+	memcpy(pkt->data, out, (size_t)pkt->size);
+	return 0;
+}
+
 static int open_file(struct source *s, const char *path, char *err, size_t errlen)
 {
 	int r = avformat_open_input(&s->fmt, path, NULL, NULL);
@@ -122,6 +153,10 @@ static int open_file(struct source *s, const char *path, char *err, size_t errle
 		s->tracks[t].par = s->pars[t];
 		s->tracks[t].time_base = st->time_base;
 		s->tracks[t].type = st->codecpar->codec_type;
+		if (st->codecpar->codec_id == AV_CODEC_ID_ADPCM_G726) {
+			s->in[t].g726_bits = st->codecpar->bits_per_coded_sample;
+			s->pars[t]->codec_id = AV_CODEC_ID_ADPCM_G726LE;
+		}
 		if (st->codecpar->codec_id == AV_CODEC_ID_AAC && st->codecpar->extradata_size == 0) {
 			const AVBitStreamFilter *f = av_bsf_get_by_name("aac_adtstoasc");
 			if (!f || av_bsf_alloc(f, &s->in[t].bsf) < 0)
@@ -412,6 +447,10 @@ static int read_file_packet(struct source *s, AVPacket *pkt)
 			pkt->pts = pkt->dts = s->in[t].synth_dts;
 		}
 		s->in[t].synth_dts = pkt->dts + (pkt->duration > 0 ? pkt->duration : 0);
+		if (s->in[t].g726_bits && g726_to_rtp_order(pkt, s->in[t].g726_bits) < 0) {
+			av_packet_unref(pkt);
+			continue;
+		}
 		return 0;
 	}
 }
