@@ -1027,7 +1027,8 @@ static const struct node_spec pusher_nodes[] = {
 	{ N_GROUP("output", struct cfg_pusher, output, parse_pusher_output) },
 };
 
-static int check_pusher(struct parse *p, const xmlNode *n, const struct scope *sc, const struct cfg_pusher *pu)
+static int check_pusher(struct parse *p, const xmlNode *n, const struct scope *sc,
+			const struct cfg_pusher *pu)
 {
 	const struct seen_node *vport = SEEN(sc, struct cfg_pusher, vport);
 	const struct seen_node *aport = SEEN(sc, struct cfg_pusher, aport);

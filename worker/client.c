@@ -124,8 +124,13 @@ int client_queue(struct client *c, const void *data, size_t len)
 		client_close(c);
 		return -ENOBUFS;
 	}
+	bool was_empty = c->out_len == 0;
 	memcpy(c->out + c->out_off + c->out_len, data, len);
 	c->out_len += len;
+	/* Whoever queued (a response, an RTCP report from a timer) may not
+	 * flush: make sure the loop wakes us when the socket takes more. */
+	if (was_empty)
+		client_want_write(c);
 	return 0;
 }
 
