@@ -27,7 +27,8 @@ int log_get_level(void);
 void log_set_stream(const char *stream);  /* default stream tag of this process, copied */
 bool log_enabled(int level);
 
-void log_msgv(int level, const char *stream, const char *client, const char *fmt, va_list ap);
+void log_msgv(int level, const char *stream, const char *client, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
 void log_msg(int level, const char *stream, const char *client, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 

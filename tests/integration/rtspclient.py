@@ -376,8 +376,9 @@ class TrackStats:
 # ---------------------------------------------------------------- client
 
 class RtspClient:
-    def __init__(self, host="127.0.0.1", port=554, timeout=10.0, connect=True):
+    def __init__(self, host="127.0.0.1", port=554, timeout=10.0, connect=True, rcvbuf=None):
         self.host = host
+        self.rcvbuf = rcvbuf         # SO_RCVBUF before connecting (slow consumers)
         self.port = port
         self.timeout = timeout
         self.sock = None
@@ -397,7 +398,12 @@ class RtspClient:
 
     # -- connection ------------------------------------------------------
     def connect(self):
-        self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if self.rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.rcvbuf)
+        s.settimeout(self.timeout)
+        s.connect((self.host, self.port))
+        self.sock = s
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self
 
