@@ -262,7 +262,7 @@ class Server:
         self.proc = None
         # children must go with the master (give them a moment)
         deadline = time.monotonic() + 3
-        left = [p for p in kids if alive(p) and any("rtspd" in a for a in cmdline(p)[:1])]
+        left = [p for p in kids if alive(p) and any("rtspd" in a for a in cmdline(p))]
         while left and time.monotonic() < deadline:
             time.sleep(0.1)
             left = [p for p in left if alive(p)]

@@ -587,11 +587,15 @@ class RtspClient:
             self.channels[b] = (track, True)
         elif udp_pair:
             self.udp.append((udp_pair[0], udp_pair[1], track))
-            # open the path towards the server's ports (harmless on a LAN)
+            # punch packets towards the server's ports, as libavformat sends:
+            # an empty RTP packet and an empty receiver report
             sp = track.transport.get("server_port")
             if sp and len(sp) == 2:
+                pt = media.pt if media is not None and media.pt is not None else 0
                 try:
-                    udp_pair[0].sendto(b"\x80\x00\x00\x00", (self.host, sp[0]))
+                    udp_pair[0].sendto(struct.pack(">BBHII", 0x80, pt & 0x7F, 0, 0, 0),
+                                       (self.host, sp[0]))
+                    udp_pair[1].sendto(struct.pack(">BBHI", 0x80, 201, 1, 0), (self.host, sp[1]))
                 except OSError:
                     pass
         return resp

@@ -643,14 +643,18 @@ static void test_rtp_at(void **state)
 #define CONC_PACKETS 200000u
 #define CONC_SLOTS   1024u
 #define CONC_DATA    (256u * 1024)
-/* How far the writer may run ahead of the reader. In the first half of the
- * stream a bit less than what the data area holds: the reader keeps up and
- * reads almost everything. In the second half up to the edge: each write
- * may overwrite the first CONC_EDGE_BYTES bytes of the packet the reader is
- * at, so the reader keeps reading packets the writer is overwriting, some of
- * them while it copies them. */
-#define CONC_SLACK_SAFE 400u
-#define CONC_EDGE_BYTES 64u
+/* Two phases. Up to CONC_EDGE_FROM, the writer stays at most CONC_SLACK
+ * packets (a bit less than the data area holds) ahead of the reader: the
+ * reader keeps up and reads almost everything, except when it stops on
+ * purpose until it has been lapped. From CONC_EDGE_FROM on, the writer runs
+ * up to the edge: each write may overwrite the first CONC_EDGE_BYTES bytes
+ * of the packet the reader is at, and the reader copies its packet only
+ * once the writer has got there, so it keeps copying packets the writer has
+ * just overwritten and must notice. */
+#define CONC_SLACK      400u
+#define CONC_EDGE_FROM  150000u
+#define CONC_EDGE_BYTES 256u
+#define CONC_LAP_EVERY  20000u
 
 static size_t conc_len(uint64_t seq)
 {
@@ -660,6 +664,7 @@ static size_t conc_len(uint64_t seq)
 /* Shared between the writer and the reading child (anonymous shared map). */
 struct conc_shared {
 	uint64_t progress;      /* the reader's cursor */
+	uint64_t waiting_for;   /* the writer waits for the reader to leave this packet */
 	uint32_t free_run;      /* the reader falls behind on purpose: do not wait */
 	uint32_t reader_done;
 };
@@ -667,9 +672,10 @@ struct conc_shared {
 struct conc_stats {
 	uint64_t verified;      /* packets read, validated and found intact */
 	uint64_t stale;         /* -ESTALE from ring_peek */
-	uint64_t invalid;       /* read, then ring_valid() said the bytes were gone */
+	uint64_t invalid;       /* copied, then ring_valid() said the bytes were gone */
 	uint64_t skipped;       /* packets jumped over after a lap */
 	uint64_t forced_laps;   /* times it waited to be lapped */
+	uint64_t edge_waits;    /* times it caught the writer at the edge */
 	uint64_t eos;
 };
 
@@ -685,8 +691,7 @@ enum {
 
 /* Reader: follows the ring like a viewer, copying each packet out and
  * validating it afterwards; any packet it would have accepted must be
- * exactly the one the writer wrote. Every 20000 packets it stops until it
- * has been lapped twice, to go through the -ESTALE path for sure. */
+ * exactly the one the writer wrote. */
 static int conc_reader(int fd, struct conc_shared *sh, int stats_fd)
 {
 	struct ring r;
@@ -721,6 +726,18 @@ static int conc_reader(int fd, struct conc_shared *sh, int stats_fd)
 			return CHILD_BAD_META;
 		if (s.len > RING_MAX_PACKET)
 			return CHILD_BAD_LEN;
+		if (cur >= CONC_EDGE_FROM) {
+			/* let the writer catch up with this packet first */
+			for (int i = 0; i < 2000; i++) {
+				if (__atomic_load_n(&sh->waiting_for, __ATOMIC_ACQUIRE) == cur) {
+					st.edge_waits++;
+					break;
+				}
+				if (ring_head(&r) > CONC_PACKETS)
+					break;
+				sched_yield();
+			}
+		}
 		memcpy(copy, d, s.len);
 		if (!ring_valid(&r, cur, s.pos)) {
 			st.invalid++;
@@ -748,11 +765,11 @@ static int conc_reader(int fd, struct conc_shared *sh, int stats_fd)
 		last_seen = cur;
 		st.verified++;
 		cur++;
-		if (cur % 20000 == 0) {
+		if (cur % CONC_LAP_EVERY == 0 && cur < CONC_EDGE_FROM) {
 			/* fall behind on purpose: wait until the writer is two laps ahead */
 			st.forced_laps++;
 			__atomic_store_n(&sh->free_run, 1, __ATOMIC_RELEASE);
-			while (ring_head(&r) <= cur + 2 * CONC_SLOTS && ring_head(&r) <= CONC_PACKETS)
+			while (ring_head(&r) <= cur + 2 * CONC_SLOTS)
 				sched_yield();
 			__atomic_store_n(&sh->free_run, 0, __ATOMIC_RELEASE);
 		}
@@ -775,6 +792,34 @@ static double elapsed(const struct timespec *t0)
 	return (double)(t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* Whether the writer may write packet seq (len bytes) with the reader at p. */
+static bool conc_may_write_at(const struct ring *w, const struct conc_shared *sh, uint64_t p,
+			      uint64_t seq, size_t len)
+{
+	if (p >= seq || __atomic_load_n(&sh->free_run, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&sh->reader_done, __ATOMIC_ACQUIRE))
+		return true;
+	if (seq < CONC_EDGE_FROM)
+		return seq < p + CONC_SLACK;
+	if (seq - p >= CONC_SLOTS)
+		return false;
+	/* the end of this write, at most CONC_EDGE_BYTES into packet p
+	 * (the wrap skip may take it further: that is fine too) */
+	uint64_t end = w->hdr->data_head + len;
+	return end <= conc_pos[p] + CONC_DATA + CONC_EDGE_BYTES;
+}
+
+/* Whether the writer may write packet seq (len bytes) now; if not, tells
+ * the reader which packet it waits on. */
+static bool conc_may_write(const struct ring *w, struct conc_shared *sh, uint64_t seq, size_t len)
+{
+	uint64_t p = __atomic_load_n(&sh->progress, __ATOMIC_ACQUIRE);
+	bool ok = conc_may_write_at(w, sh, p, seq, len);
+	if (!ok)
+		__atomic_store_n(&sh->waiting_for, p, __ATOMIC_RELEASE);
+	return ok;
+}
+
 static void test_concurrent_reader(void **state)
 {
 	struct ring w;
@@ -786,6 +831,7 @@ static void test_concurrent_reader(void **state)
 	assert_true(sh != MAP_FAILED);
 	memset(sh, 0, sizeof *sh);
 	sh->progress = UINT64_MAX;
+	sh->waiting_for = UINT64_MAX;
 	int stats[2];
 	assert_int_equal(pipe(stats), 0);
 
@@ -811,22 +857,8 @@ static void test_concurrent_reader(void **state)
 	static uint8_t buf[RING_MAX_PACKET];
 	bool timed_out = false;
 	for (uint64_t seq = 0; seq < CONC_PACKETS && !timed_out; seq++) {
-		/* keep close to the reader (see CONC_SLACK_SAFE), unless it falls
-		 * behind on purpose or is gone */
 		size_t len = conc_len(seq);
-		for (unsigned spin = 0;; spin++) {
-			uint64_t p = __atomic_load_n(&sh->progress, __ATOMIC_ACQUIRE);
-			if (p >= seq || __atomic_load_n(&sh->free_run, __ATOMIC_ACQUIRE) ||
-			    __atomic_load_n(&sh->reader_done, __ATOMIC_ACQUIRE))
-				break;
-			if (seq < CONC_PACKETS / 2) {
-				if (seq < p + CONC_SLACK_SAFE)
-					break;
-			} else {
-				uint64_t end = w.hdr->data_head + len;
-				if (seq - p >= CONC_SLOTS || end - conc_pos[p] <= CONC_DATA + CONC_EDGE_BYTES)
-					break;
-			}
+		for (unsigned spin = 0; !conc_may_write(&w, sh, seq, len); spin++) {
 			if (spin % 1024 == 1023 && elapsed(&t0) > 10) {
 				timed_out = true;
 				break;
@@ -858,15 +890,20 @@ static void test_concurrent_reader(void **state)
 	assert_int_equal(read(stats[0], &st, sizeof st), (ssize_t)sizeof st);
 	close(stats[0]);
 	munmap(sh, sizeof *sh);
-	print_message("reader: %llu intact, %llu stale, %llu invalidated after the copy, %llu skipped, %.2f s\n",
+	print_message("reader: %llu intact, %llu stale, %llu invalidated after the copy, %llu skipped, "
+		      "%llu at the edge, %.2f s\n",
 		      (unsigned long long)st.verified, (unsigned long long)st.stale,
-		      (unsigned long long)st.invalid, (unsigned long long)st.skipped, secs);
+		      (unsigned long long)st.invalid, (unsigned long long)st.skipped,
+		      (unsigned long long)st.edge_waits, secs);
 	/* it read a good part of the stream, was lapped (on purpose at
-	 * least), and accounted for every packet it did not read */
+	 * least), copied packets the writer was overwriting and noticed, and
+	 * accounted for every packet it did not read */
 	assert_true(st.verified > CONC_PACKETS / 4);
-	assert_true(st.forced_laps >= 2);
+	assert_true(st.edge_waits > 0);
+	assert_true(st.invalid > 0);
+	assert_int_equal(st.forced_laps, CONC_EDGE_FROM / CONC_LAP_EVERY);
 	assert_true(st.stale >= st.forced_laps);
-	assert_true(st.skipped > 0);
+	assert_true(st.skipped >= st.forced_laps * CONC_SLOTS);
 	assert_true(st.verified + st.skipped <= CONC_PACKETS);
 	ring_close(&w);
 }
