@@ -65,13 +65,18 @@ $(BUILD)/.deps: Makefile
 	@touch $@
 
 # ---------------------------------------------------------------- build
+# V=1 shows the compiler command lines.
+Q := $(if $(V),,@)
+
 $(BUILD)/obj/%.o: %.c $(HDRS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -c $< -o $@
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_BASE) $(OPT) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/asan/obj/%.o: %.c $(HDRS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -O1 $(SAN) $(CFLAGS) -c $< -o $@
+	@$(if $(V),,echo "  CC/SAN  $<")
+	$(Q)$(CC) $(CFLAGS_BASE) -O1 $(SAN) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/librtspd.a: $(OBJ)
 	@rm -f $@; ar rcs $@ $^
@@ -79,18 +84,23 @@ $(BUILD)/asan/librtspd.a: $(SOBJ)
 	@rm -f $@; ar rcs $@ $^
 
 $(BUILD)/rtspd: $(BUILD)/obj/master/main.o $(BUILD)/librtspd.a
-	$(CC) $(OPT) $^ -o $@ $(LIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(OPT) $^ -o $@ $(LIBS)
 $(BUILD)/rtspctl: $(BUILD)/obj/tools/rtspctl.o $(BUILD)/librtspd.a
-	$(CC) $(OPT) $^ -o $@ $(LIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(OPT) $^ -o $@ $(LIBS)
 
 $(BUILD)/asan/rtspd: $(BUILD)/asan/obj/master/main.o $(BUILD)/asan/librtspd.a
-	$(CC) $(SAN) $^ -o $@ $(LIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(SAN) $^ -o $@ $(LIBS)
 $(BUILD)/asan/rtspctl: $(BUILD)/asan/obj/tools/rtspctl.o $(BUILD)/asan/librtspd.a
-	$(CC) $(SAN) $^ -o $@ $(LIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(SAN) $^ -o $@ $(LIBS)
 
 $(BUILD)/asan/tests/%: tests/unit/%.c $(BUILD)/asan/librtspd.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -O1 $(SAN) $(CFLAGS) $< $(BUILD)/asan/librtspd.a -o $@ $(LIBS) -lcmocka
+	@$(if $(V),,echo "  TEST    $<")
+	$(Q)$(CC) $(CFLAGS_BASE) -O1 $(SAN) $(CFLAGS) $< $(BUILD)/asan/librtspd.a -o $@ $(LIBS) -lcmocka
 
 asan: $(BUILD)/asan/rtspd $(BUILD)/asan/rtspctl $(UNIT_BIN)
 
@@ -124,7 +134,8 @@ check: $(BUILD)/.deps
 FUZZ_LIB_SRC := $(filter common/% proto/%,$(LIB_SRC))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(HDRS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
-	clang $(CFLAGS_BASE) -O1 -fsanitize=fuzzer,address,undefined $< $(FUZZ_LIB_SRC) -o $@ $(LIBS)
+	@$(if $(V),,echo "  FUZZ    $<")
+	$(Q)clang $(CFLAGS_BASE) -O1 -fsanitize=fuzzer,address,undefined $< $(FUZZ_LIB_SRC) -o $@ $(LIBS)
 
 fuzz: $(FUZZ_BIN)
 # Each target runs 10 s from a copy of its seed corpus (libFuzzer writes new

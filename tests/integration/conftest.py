@@ -330,17 +330,23 @@ def server(server_factory):
 # ---------------------------------------------------------------- clients
 
 def run(cmd, timeout):
-    """Run a command, return (rc, stdout, stderr, seconds). rc is None on timeout."""
+    """Run a command in its own process group, return (rc, stdout, stderr,
+    seconds); rc is None on timeout (the whole group is killed then)."""
     t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=True)
     try:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
-                           timeout=timeout)
-        return p.returncode, p.stdout.decode("utf-8", "replace"), \
-            p.stderr.decode("utf-8", "replace"), time.monotonic() - t0
-    except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b"").decode("utf-8", "replace")
-        err = (e.stderr or b"").decode("utf-8", "replace")
-        return None, out, err, time.monotonic() - t0
+        out, err = p.communicate(timeout=timeout)
+        rc = p.returncode
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        out, err = p.communicate()
+        rc = None
+    return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), \
+        time.monotonic() - t0
 
 
 def ffprobe(url, transport="tcp", timeout=30):

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,7 +38,7 @@ static bool packet_ok(const uint8_t *p, size_t len, uint64_t seq)
 	return true;
 }
 
-/* Varying sizes, 1 .. RING_MAX_PACKET, none a multiple of 8 in a row. */
+/* Varying sizes, 1 .. RING_MAX_PACKET, mostly not multiples of 8. */
 static size_t size_of(uint64_t seq)
 {
 	return 1 + (size_t)((seq * 2654435761u) % RING_MAX_PACKET);
@@ -271,34 +270,38 @@ static void test_attach_rejects(void **state)
  * data area. The sizes add up, so only the geometry check can catch them;
  * a reader that accepted them would index slots[seq & 0xffffffff] (no
  * slots) or divide by a zero data_size. */
-static void test_attach_rejects_degenerate(void **state)
+static int attach_hand_built(const struct ring_hdr *h, size_t size)
 {
-	struct ring w, rd;
-	assert_int_equal(ring_create(&w, "t", 16, 4 * RING_MAX_PACKET), 0);
-	struct ring_hdr good = *w.hdr;
-	ring_close(&w);
-
-	struct ring_hdr h = good;
-	h.nslots = 0;
-	int fd = make_memfd(sizeof h + h.data_size);
-	write_at(fd, &h, sizeof h, 0);
+	struct ring rd;
+	int fd = make_memfd(size);
+	write_at(fd, h, sizeof *h, 0);
 	int e = ring_attach(&rd, fd);
 	if (e == 0)
 		ring_close(&rd);
 	close(fd);
-	if (e != -EPROTO)
-		fail_msg("ring_attach accepted a ring with nslots = 0 (returned %d)", e);
+	return e;
+}
 
-	h = good;
-	h.data_size = 0;
-	fd = make_memfd(sizeof h + h.nslots * sizeof(struct ring_slot));
-	write_at(fd, &h, sizeof h, 0);
-	e = ring_attach(&rd, fd);
-	if (e == 0)
-		ring_close(&rd);
-	close(fd);
-	if (e != -EPROTO)
-		fail_msg("ring_attach accepted a ring with data_size = 0 (returned %d)", e);
+static void test_attach_rejects_degenerate(void **state)
+{
+	struct ring w;
+	assert_int_equal(ring_create(&w, "t", 16, 4 * RING_MAX_PACKET), 0);
+	struct ring_hdr good = *w.hdr;
+	ring_close(&w);
+
+	struct ring_hdr no_slots = good;
+	no_slots.nslots = 0;
+	int e1 = attach_hand_built(&no_slots, sizeof no_slots + no_slots.data_size);
+
+	/* with one packet announced: a reader peeking at it divides by 0 */
+	struct ring_hdr no_data = good;
+	no_data.data_size = 0;
+	no_data.write_seq = 1;
+	int e2 = attach_hand_built(&no_data, sizeof no_data + no_data.nslots * sizeof(struct ring_slot));
+
+	if (e1 != -EPROTO || e2 != -EPROTO)
+		fail_msg("ring_attach returned %d for nslots = 0 and %d for data_size = 0, want %d (-EPROTO)",
+			 e1, e2, -EPROTO);
 }
 
 /* ------------------------------------------------------------ write / read */
