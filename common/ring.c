@@ -74,8 +74,11 @@ int ring_attach(struct ring *r, int fd)
 	if (base == MAP_FAILED)
 		return -errno;
 	const struct ring_hdr *h = base;
+	/* Accept only a layout ring_create() can make: the header comes from
+	 * another process and is not trusted. */
 	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != RING_MAGIC || h->version != RING_VERSION ||
-	    h->hdr_size != sizeof *h || (h->nslots & (h->nslots - 1)) ||
+	    h->hdr_size != sizeof *h || h->nslots < 16 || h->nslots > (1u << 24) ||
+	    (h->nslots & (h->nslots - 1)) || h->data_size < 4 * RING_MAX_PACKET ||
 	    ring_map_size(h->nslots, h->data_size) != (size_t)size) {
 		munmap(base, (size_t)size);
 		return -EPROTO;
@@ -122,6 +125,9 @@ uint64_t ring_write(struct ring *r, unsigned track, unsigned flags, int64_t time
 	__atomic_store_n(&s->seq, UINT64_MAX, __ATOMIC_RELEASE);
 	/* Publish the new data end before overwriting: readers compare against it. */
 	__atomic_store_n(&h->data_head, head + ((len + 7) & ~(size_t)7), __ATOMIC_RELEASE);
+	/* Both stores above must be visible before any byte below changes (a
+	 * seqlock's write side; a no-op on x86, a barrier on weaker CPUs). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (len)
 		memcpy(r->data + off, pkt, len);
 	s->pos = head;
@@ -165,6 +171,9 @@ uint64_t ring_join_point(const struct ring *r)
 bool ring_valid(const struct ring *r, uint64_t seq, uint64_t pos)
 {
 	const struct ring_hdr *h = r->hdr;
+	/* The reader's copy of the data must be complete before the re-check
+	 * (a seqlock's read side). */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
 	const struct ring_slot *s = &r->slots[seq & (h->nslots - 1)];
 	if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != seq)
 		return false;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <libavformat/avformat.h>
 #include <libavutil/opt.h>
@@ -18,11 +19,79 @@ struct packetizer {
 	bool is_video;
 	AVPacket *pkt;
 	bool header_written;
+	enum AVCodecID codec;
+	/* AAC (RFC 3640) is packetized here, not by the muxer, which holds each
+	 * frame until the next one arrives and never sends the last. */
+	bool own_aac;
+	uint8_t pt;
+	uint32_t ssrc;
+	uint16_t seq;
+	uint32_t ts_base;
+	/* H.265: headers of the NAL units of the access unit being sent, in
+	 * order, so fragments and aggregates get the right LayerId/TID. */
+	uint8_t nal_hdr[64][2];
+	int nnal, nal_idx;
 	char sdp[4096];
 };
 
 static void packetizer_discard(void *arg, const uint8_t *rtp, size_t len, bool key)
 {
+}
+
+/* RFC 6184 §5.7.1: a STAP-A's NRI is the highest NRI of the NAL units it
+ * carries (FFmpeg 5.1 writes 0). */
+static void h264_fix_stap_nri(uint8_t *pl, size_t len)
+{
+	if (len < 1 || (pl[0] & 0x1f) != 24)
+		return;
+	uint8_t nri = 0;
+	for (size_t off = 1; off + 2 < len;) {
+		size_t n = (size_t)pl[off] << 8 | pl[off + 1];
+		if (n == 0 || off + 2 + n > len)
+			break;
+		if ((pl[off + 2] & 0x60) > nri)
+			nri = pl[off + 2] & 0x60;
+		off += 2 + n;
+	}
+	pl[0] = (uint8_t)((pl[0] & 0x9f) | nri);
+}
+
+/* RFC 7798 §4.4.2-4.4.3: an AP carries the lowest LayerId and TID of its
+ * NAL units, an FU those of the NAL unit it fragments (FFmpeg 5.1 writes
+ * LayerId 0, TID 1). */
+static void h265_fix_headers(struct packetizer *p, uint8_t *pl, size_t len)
+{
+	if (len < 3)
+		return;
+	int type = pl[0] >> 1 & 0x3f;
+	if (type == 48) {
+		int layer = 63, tid = 7;
+		for (size_t off = 2; off + 3 < len;) {
+			size_t n = (size_t)pl[off] << 8 | pl[off + 1];
+			if (n < 2 || off + 2 + n > len)
+				break;
+			const uint8_t *h = pl + off + 2;
+			int l = (h[0] & 1) << 5 | h[1] >> 3, t = h[1] & 7;
+			layer = l < layer ? l : layer;
+			tid = t < tid ? t : tid;
+			off += 2 + n;
+			p->nal_idx++;
+		}
+		if (tid >= 1) {
+			pl[0] = (uint8_t)((pl[0] & 0xfe) | (layer >> 5));
+			pl[1] = (uint8_t)((layer & 0x1f) << 3 | tid);
+		}
+	} else if (type == 49) {
+		if (p->nal_idx < p->nnal) {
+			const uint8_t *h = p->nal_hdr[p->nal_idx];
+			pl[0] = (uint8_t)((h[0] & 0x81) | 49 << 1);
+			pl[1] = h[1];
+		}
+		if (pl[2] & 0x40)   /* E: the next packet is about the next NAL unit */
+			p->nal_idx++;
+	} else {
+		p->nal_idx++;
+	}
 }
 
 static int packetizer_out(void *opaque, uint8_t *buf, int size)
@@ -34,6 +103,13 @@ static int packetizer_out(void *opaque, uint8_t *buf, int size)
 	 * payload types 200..204 in the second byte. */
 	if (buf[1] >= 200 && buf[1] <= 204)
 		return size;
+	size_t hl = 12 + 4 * (size_t)(buf[0] & 0x0f);
+	if (hl < (size_t)size) {
+		if (p->codec == AV_CODEC_ID_H264)
+			h264_fix_stap_nri(buf + hl, (size_t)size - hl);
+		else if (p->codec == AV_CODEC_ID_HEVC)
+			h265_fix_headers(p, buf + hl, (size_t)size - hl);
+	}
 	bool key = p->key_pending;
 	p->key_pending = false;
 	p->fn(p->arg, buf, (size_t)size, key);
@@ -90,9 +166,20 @@ int packetizer_open(struct packetizer **out, const AVCodecParameters *par, AVRat
 	if (r < 0)
 		goto fail;
 	p->header_written = true;
+	p->codec = par->codec_id;
+	p->ssrc = ssrc;
+	if (par->codec_id == AV_CODEC_ID_AAC) {
+		uint8_t rnd[6];
+		if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+			memset(rnd, 0x5a, sizeof rnd);
+		p->own_aac = true;
+		p->seq = (uint16_t)(rnd[0] << 8 | rnd[1]);
+		p->ts_base = (uint32_t)rnd[2] << 24 | (uint32_t)rnd[3] << 16 | (uint32_t)rnd[4] << 8 | rnd[5];
+	}
 	AVFormatContext *ctxs[1] = { p->mux };
 	if ((r = av_sdp_create(ctxs, 1, p->sdp, sizeof p->sdp)) < 0)
 		goto fail;
+	p->pt = (uint8_t)packetizer_payload_type(p);
 	*out = p;
 	return 0;
 fail:
@@ -126,8 +213,92 @@ void packetizer_close(struct packetizer **pp)
 	*pp = NULL;
 }
 
+/* Records the 2-byte headers of an H.265 access unit's NAL units, Annex B
+ * (start codes) or length-prefixed (hvcC, nal_length_size bytes). */
+static void h265_scan(struct packetizer *p, const uint8_t *d, size_t n, int length_size)
+{
+	p->nnal = p->nal_idx = 0;
+	if (length_size) {
+		for (size_t off = 0; off + (size_t)length_size <= n && p->nnal < 64;) {
+			size_t len = 0;
+			for (int i = 0; i < length_size; i++)
+				len = len << 8 | d[off + (size_t)i];
+			off += (size_t)length_size;
+			if (len < 2 || len > n - off)
+				break;
+			memcpy(p->nal_hdr[p->nnal++], d + off, 2);
+			off += len;
+		}
+		return;
+	}
+	for (size_t i = 0; i + 4 < n && p->nnal < 64; i++) {
+		if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1) {
+			memcpy(p->nal_hdr[p->nnal++], d + i + 3, 2);
+			i += 2;
+		}
+	}
+}
+
+static void put_rtp_header(struct packetizer *p, uint8_t *h, bool marker, uint32_t ts)
+{
+	h[0] = 0x80;
+	h[1] = (uint8_t)((marker ? 0x80 : 0) | p->pt);
+	h[2] = (uint8_t)(p->seq >> 8);
+	h[3] = (uint8_t)p->seq;
+	h[4] = (uint8_t)(ts >> 24);
+	h[5] = (uint8_t)(ts >> 16);
+	h[6] = (uint8_t)(ts >> 8);
+	h[7] = (uint8_t)ts;
+	h[8] = (uint8_t)(p->ssrc >> 24);
+	h[9] = (uint8_t)(p->ssrc >> 16);
+	h[10] = (uint8_t)(p->ssrc >> 8);
+	h[11] = (uint8_t)p->ssrc;
+	p->seq++;
+}
+
+/* RFC 3640 AAC-hbr, one AU per packet: AU-headers-length (16 bits), one
+ * AU-header (13-bit size, 3-bit index 0), the raw AU. An AU larger than a
+ * packet is fragmented; every fragment's AU-header gives the whole AU size
+ * and the marker bit is set on the last one. */
+static int aac_write(struct packetizer *p, const AVPacket *pkt)
+{
+	if (pkt->size <= 0 || pkt->size > 8191)
+		return AVERROR(EINVAL);
+	int64_t pts = av_rescale_q(pkt->pts, p->in_tb, p->mux->streams[0]->time_base);
+	uint32_t ts = p->ts_base + (uint32_t)pts;
+	uint8_t buf[RTP_MTU];
+	size_t room = RTP_MTU - 12 - 4, done = 0, size = (size_t)pkt->size;
+	bool first = true;
+	while (done < size) {
+		size_t n = size - done < room ? size - done : room;
+		bool last = done + n == size;
+		put_rtp_header(p, buf, last, ts);
+		buf[12] = 0;
+		buf[13] = 16;
+		buf[14] = (uint8_t)(size >> 5);
+		buf[15] = (uint8_t)((size & 0x1f) << 3);
+		memcpy(buf + 16, pkt->data + done, n);
+		p->fn(p->arg, buf, 16 + n, first);
+		first = false;
+		done += n;
+	}
+	return 0;
+}
+
 int packetizer_write(struct packetizer *p, const AVPacket *pkt)
 {
+	if (p->own_aac)
+		return aac_write(p, pkt);
+	if (p->codec == AV_CODEC_ID_HEVC) {
+		const AVCodecParameters *par = p->mux->streams[0]->codecpar;
+		int ls = par->extradata_size > 22 && par->extradata[0] == 1 ? (par->extradata[21] & 3) + 1 : 0;
+		if (pkt->size >= 4 && pkt->data[0] == 0 && pkt->data[1] == 0 &&
+		    (pkt->data[2] == 1 || (pkt->data[2] == 0 && pkt->data[3] == 1)))
+			ls = 0;
+		else if (!ls)
+			ls = 4;
+		h265_scan(p, pkt->data, (size_t)pkt->size, ls);
+	}
 	int r = av_packet_ref(p->pkt, pkt);
 	if (r < 0)
 		return r;
@@ -143,8 +314,8 @@ int packetizer_write(struct packetizer *p, const AVPacket *pkt)
 
 void packetizer_flush(struct packetizer *p)
 {
-	/* A NULL packet flushes the muxer's interleaving; the RTP muxer keeps
-	 * aggregated AAC frames until the next write, so nothing else to do. */
+	/* Nothing is held back: AAC, the one codec FFmpeg's RTP muxer would
+	 * hold until the next frame, is packetized here and sent at once. */
 	(void)p;
 }
 

@@ -5,7 +5,9 @@
  *
  * The muxer writes into a custom AVIOContext whose buffer is exactly one
  * packet; every RTP packet it emits is handed to the callback, once, in
- * order. The packetizer owns its muxer; the callback's data is valid only
+ * order. Where FFmpeg 5.1 gets a header field wrong (STAP-A NRI, H.265
+ * FU/AP LayerId and TID) the packet is mended on its way out; AAC is
+ * packetized here (RFC 3640 AAC-hbr) so no frame waits for the next. The packetizer owns its muxer; the callback's data is valid only
  * during the call.
  */
 #ifndef RTSPD_PACKETIZER_H
@@ -25,7 +27,7 @@ typedef void (*packetizer_fn)(void *arg, const uint8_t *rtp, size_t len, bool ke
 
 /* par: the track's codec parameters; tb: time base of the packets given to
  * packetizer_write; payload_type: <0 lets FFmpeg pick (static PT for G.711
- * and friends, 96+track otherwise). Returns 0 or a negative AVERROR. */
+ * and friends; 96 for video and 97 for audio otherwise). Returns 0 or a negative AVERROR. */
 int packetizer_open(struct packetizer **out, const AVCodecParameters *par, AVRational tb,
 		    int payload_type, uint32_t ssrc, packetizer_fn fn, void *arg,
 		    char *err, size_t errlen);
@@ -33,7 +35,7 @@ void packetizer_close(struct packetizer **p);
 
 /* Packetizes one access unit; pkt is not consumed (caller unrefs). */
 int packetizer_write(struct packetizer *p, const AVPacket *pkt);
-/* Emits what the muxer still holds (AAC frames it was aggregating). */
+/* Emits anything held back (nothing today: every packet goes out at once). */
 void packetizer_flush(struct packetizer *p);
 
 uint32_t packetizer_clock_rate(const struct packetizer *p);

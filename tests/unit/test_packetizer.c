@@ -945,16 +945,16 @@ static void test_aac(void **state)
 		fill_nal(f[i], sizeof f[i], 20 + (unsigned)i);
 	const size_t lens[] = { 300, 200, 250, 10 };
 	write_pkt(p, f[0], lens[0], 0, true);
-	/* the muxer sends a frame when the next one arrives */
-	write_pkt(p, f[1], lens[1], 1024, true);
+	/* every frame goes out at once: none waits for the next */
 	assert_int_equal(c->n, 1);
 	check_aac_packet(&c->pk[0], pt, f[0], 300);
 	assert_true(c->pk[0].key);                      /* any audio frame is a start */
+	write_pkt(p, f[1], lens[1], 1024, true);
 	write_pkt(p, f[2], lens[2], 2048, true);
 	write_pkt(p, f[3], lens[3], 3072, true);
-	assert_int_equal(c->n, 3);
+	assert_int_equal(c->n, 4);
 	uint32_t ts0 = 0;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		check_aac_packet(&c->pk[i], pt, f[i], lens[i]);
 		assert_true(c->pk[i].key);
 		struct rtp_hdr h;
@@ -1004,7 +1004,6 @@ static void test_aac_flush(void **state)
 	fill_nal(f1, sizeof f1, 31);
 	write_pkt(p, f0, sizeof f0, 0, true);
 	write_pkt(p, f1, sizeof f1, 1024, true);
-	assert_int_equal(c->n, 1);
 	packetizer_flush(p);
 	int n = c->n;
 	if (n != 2) {
