@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "proto/route.h"
+#include "proto/sdp.h"
 #include "proto/url.h"
 #include "worker/worker.h"
 
@@ -133,30 +134,19 @@ static void do_describe(struct client *c, const struct rtsp_request *req, const 
 		return;
 	}
 	static char sdp[16384];
-	char ip[64];
+	char ip[64], tool[64];
 	bool v6;
 	local_ip(c, ip, sizeof ip, &v6);
-	int n = snprintf(sdp, sizeof sdp,
-			 "v=0\r\n"
-			 "o=- %u 1 IN %s %s\r\n"
-			 "s=%s\r\n"
-			 "c=IN %s %s\r\n"
-			 "t=0 0\r\n"
-			 "a=tool:rtspd %s\r\n"
-			 "a=control:*\r\n",
-			 (unsigned)(ev_now_us() & 0x7fffffff), v6 ? "IP6" : "IP4", ip, w->cfg.stream_key,
-			 v6 ? "IP6" : "IP4", v6 ? "::" : "0.0.0.0", RTSPD_VERSION);
-	double dur = media_duration(m);
-	if (media_is_live(m))
-		n += snprintf(sdp + n, sizeof sdp - (size_t)n, "a=range:npt=now-\r\n");
-	else if (dur > 0)
-		n += snprintf(sdp + n, sizeof sdp - (size_t)n, "a=range:npt=0-%.3f\r\n", dur);
-	else
-		n += snprintf(sdp + n, sizeof sdp - (size_t)n, "a=range:npt=0-\r\n");
-	for (int i = 0; i < media_ntracks(m) && n < (int)sizeof sdp; i++)
-		n += snprintf(sdp + n, sizeof sdp - (size_t)n, "%sa=control:trackID=%d\r\n",
-			      media_track(m, i)->sdp, i);
-	if (n >= (int)sizeof sdp) {
+	snprintf(tool, sizeof tool, "rtspd %s", RTSPD_VERSION);
+	const char *sections[SOURCE_MAX_TRACKS];
+	for (int i = 0; i < media_ntracks(m); i++)
+		sections[i] = media_track(m, i)->sdp;
+	struct sdp_session ss = {
+		.origin_ip = ip, .ipv6 = v6, .session_id = (unsigned)(ev_now_us() & 0x7fffffff),
+		.name = w->cfg.stream_key, .tool = tool, .live = media_is_live(m), .duration = media_duration(m),
+	};
+	int n = sdp_build(sdp, sizeof sdp, &ss, sections, media_ntracks(m));
+	if (n < 0) {
 		methods_reply_error(c, 500, req->cseq, "SDP too large");
 		return;
 	}

@@ -219,8 +219,8 @@ H265_KEY = set(range(16, 22)) | {32, 33, 34}
 
 
 def is_keyframe_start(encoding, payload):
-    """True if this RTP payload starts a key frame (or its parameter sets),
-    False if it does not, None if the codec is not inspected."""
+    """True if this RTP payload carries (the start of) a key frame NAL unit or
+    a parameter set, False if not, None if the codec is not inspected."""
     if not payload:
         return False
     if encoding == "H264":
@@ -260,6 +260,15 @@ def is_keyframe_start(encoding, payload):
     return None
 
 
+def is_fragment_continuation(encoding, payload):
+    """True for the middle or end of a fragmented NAL unit (FU without S bit)."""
+    if encoding == "H264" and len(payload) > 1 and payload[0] & 0x1F == 28:
+        return not payload[1] & 0x80
+    if encoding in ("H265", "HEVC") and len(payload) > 2 and (payload[0] >> 1) & 0x3F == 49:
+        return not payload[2] & 0x80
+    return False
+
+
 # ---------------------------------------------------------------- statistics
 
 class TrackStats:
@@ -282,7 +291,8 @@ class TrackStats:
         self.payload_types = set()
         self.ts_backwards = 0    # RTP timestamp went back (mod 2^32)
         self.max_ts_jump = 0     # largest forward step between packets, in clock ticks
-        self.first_keyframe = None
+        self.first_keyframe = None   # video: did the stream start at a key frame?
+        self._first_au_open = False
         self.first_packet_time = None
         self.last_packet_time = None
         self.seq_log = []        # (arrival time, seq) of the last packets
@@ -321,8 +331,23 @@ class TrackStats:
             self.first_rtptime = ts
             self.first_packet_time = now
             if self.media is not None and self.media.type == "video":
-                self.first_keyframe = is_keyframe_start(self.encoding, payload)
+                # the first access unit (packets sharing the first timestamp)
+                # must hold a key frame or parameter sets, and the first
+                # packet must start a NAL unit (SEI/AUD may come first)
+                k = is_keyframe_start(self.encoding, payload)
+                if k is None or k or is_fragment_continuation(self.encoding, payload):
+                    self.first_keyframe = k if k is not None else None
+                    self._first_au_open = False
+                else:
+                    self._first_au_open = True
         else:
+            if self._first_au_open:
+                if ts != self.first_rtptime:
+                    self.first_keyframe = False
+                    self._first_au_open = False
+                elif is_keyframe_start(self.encoding, payload):
+                    self.first_keyframe = True
+                    self._first_au_open = False
             expected = (self.last_seq + 1) & 0xFFFF
             diff = (seq - expected) & 0xFFFF
             if diff == 0:

@@ -1,0 +1,57 @@
+/* sdp.c — see sdp.h. */
+#include "proto/sdp.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+struct out {
+	char *buf;
+	size_t cap, len;
+	bool full;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...)
+{
+	if (o->full)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->cap - o->len)
+		o->full = true;
+	else
+		o->len += (size_t)n;
+}
+
+int sdp_build(char *buf, size_t cap, const struct sdp_session *s, const char *const *sections, int n)
+{
+	if (!cap)
+		return -ENOSPC;
+	struct out o = { buf, cap, 0, false };
+	const char *net = s->ipv6 ? "IP6" : "IP4";
+	put(&o, "v=0\r\n");
+	put(&o, "o=- %u 1 IN %s %s\r\n", s->session_id, net, s->origin_ip);
+	put(&o, "s=%s\r\n", s->name && *s->name ? s->name : "rtspd");
+	/* Unicast: the address is given by SETUP, not here (RFC 2326 C.1.7). */
+	put(&o, "c=IN %s %s\r\n", net, s->ipv6 ? "::" : "0.0.0.0");
+	put(&o, "t=0 0\r\n");
+	if (s->tool)
+		put(&o, "a=tool:%s\r\n", s->tool);
+	put(&o, "a=control:*\r\n");
+	if (s->live)
+		put(&o, "a=range:npt=now-\r\n");
+	else if (s->duration > 0)
+		put(&o, "a=range:npt=0-%.3f\r\n", s->duration);
+	else
+		put(&o, "a=range:npt=0-\r\n");
+	for (int i = 0; i < n; i++)
+		put(&o, "%sa=control:trackID=%d\r\n", sections[i], i);
+	if (o.full) {
+		buf[0] = 0;
+		return -ENOSPC;
+	}
+	return (int)o.len;
+}

@@ -1,0 +1,28 @@
+/* sdp.h — the session description a DESCRIBE answers with (RFC 4566 as
+ * RFC 2326 App C uses it). The per-track "m=" sections come from the
+ * packetizers (FFmpeg's av_sdp_create); this module writes the session
+ * part around them and the control URLs: a session-level "a=control:*"
+ * and "a=control:trackID=N" per track, relative to a Content-Base that ends
+ * in '/', which both ffmpeg's join and RFC 3986 resolution understand.
+ * Pure function over caller buffers. */
+#ifndef RTSPD_SDP_H
+#define RTSPD_SDP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct sdp_session {
+	const char *origin_ip;     /* the server address the client reached */
+	bool ipv6;
+	unsigned session_id;
+	const char *name;          /* s= */
+	const char *tool;          /* a=tool: */
+	bool live;                 /* a=range:npt=now- */
+	double duration;           /* seconds; 0 = unknown (npt=0-) */
+};
+
+/* Writes the SDP; sections[i] is track i's "m=" block (CRLF lines, no
+ * a=control). Returns the length, or -ENOSPC. */
+int sdp_build(char *buf, size_t cap, const struct sdp_session *s, const char *const *sections, int n);
+
+#endif
