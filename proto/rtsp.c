@@ -1,5 +1,6 @@
 /* rtsp.c — RTSP 1.0 text protocol parsers and formatters (see rtsp.h). */
 #include "proto/rtsp.h"
+#include "proto/ascii.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -7,24 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ---------------------------------------------------------------- characters
- * Our own ASCII classes: the <ctype.h> ones depend on the locale and are
- * undefined for negative chars, and every byte here comes from the network. */
-
-static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-static bool is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
-static bool is_space(unsigned char c) { return c == ' ' || c == '\t'; }
-static char to_lower(unsigned char c) { return (char)(c >= 'A' && c <= 'Z' ? c | 0x20 : c); }
-
-static int hex_value(unsigned char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
+/* ---------------------------------------------------------------- characters */
 
 /* RFC 2616 §2.2 token characters: visible ASCII except separators. Methods
  * and header names are tokens. */

@@ -1,24 +1,10 @@
 /* url.c — RTSP URL parsing (see url.h). */
 #include "proto/url.h"
+#include "proto/ascii.h"
 
 #include <errno.h>
 #include <string.h>
 
-/* ASCII classes of our own: <ctype.h> depends on the locale and is undefined
- * for negative chars. */
-static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-static bool is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
-static char to_lower(unsigned char c) { return (char)(c >= 'A' && c <= 'Z' ? c | 0x20 : c); }
-
-static int hex_value(unsigned char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
 /* Bytes never allowed raw in a URL we route on: controls, space and DEL. */
 static bool is_raw_forbidden(unsigned char c)
