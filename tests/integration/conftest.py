@@ -293,6 +293,17 @@ def worker_serves(args, path):
     return False
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Say why tests were skipped, even under -q."""
+    reasons = {}
+    for rep in terminalreporter.stats.get("skipped", []):
+        if isinstance(rep.longrepr, tuple) and len(rep.longrepr) == 3:
+            reason = rep.longrepr[2].replace("Skipped: ", "")
+            reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, n in sorted(reasons.items()):
+        terminalreporter.write_line("skipped %d: %s" % (n, reason))
+
+
 @pytest.fixture(scope="session")
 def manifest():
     return load_manifest()

@@ -36,6 +36,9 @@ def main():
     src.set_property("location", url)
     src.set_property("protocols", "tcp" if proto == "tcp" else "udp")
     src.set_property("latency", 300)
+    # PTS from RTP timestamps only: a burst at start-up (a live stream sends
+    # its latest GOP at once) must not squeeze the timeline
+    src.set_property("buffer-mode", 0)
     pipeline.add(src)
     lock = threading.Lock()
     streams = {}            # kind -> dict

@@ -291,11 +291,10 @@ class TrackStats:
         self.payload_types = set()
         self.ts_backwards = 0    # RTP timestamp went back (mod 2^32)
         self.max_ts_jump = 0     # largest forward step between packets, in clock ticks
-        self.first_keyframe = None   # video: did the stream start at a key frame?
-        self._first_au_open = False
+        self.key_checks = []     # video: per (re)start, did it begin at a key frame?
+        self._au_ts = None
         self.first_packet_time = None
         self.last_packet_time = None
-        self.seq_log = []        # (arrival time, seq) of the last packets
         self.rtcp_packets = 0
         self.sr_count = 0
         self.sr_times = []       # arrival times (time.monotonic())
@@ -330,30 +329,15 @@ class TrackStats:
             self.first_seq = seq
             self.first_rtptime = ts
             self.first_packet_time = now
-            if self.media is not None and self.media.type == "video":
-                # the first access unit (packets sharing the first timestamp)
-                # must hold a key frame or parameter sets, and the first
-                # packet must start a NAL unit (SEI/AUD may come first)
-                k = is_keyframe_start(self.encoding, payload)
-                if k is None or k or is_fragment_continuation(self.encoding, payload):
-                    self.first_keyframe = k if k is not None else None
-                    self._first_au_open = False
-                else:
-                    self._first_au_open = True
+            self._key_check(ts, payload, start=True)
         else:
-            if self._first_au_open:
-                if ts != self.first_rtptime:
-                    self.first_keyframe = False
-                    self._first_au_open = False
-                elif is_keyframe_start(self.encoding, payload):
-                    self.first_keyframe = True
-                    self._first_au_open = False
             expected = (self.last_seq + 1) & 0xFFFF
             diff = (seq - expected) & 0xFFFF
             if diff == 0:
-                pass
+                self._key_check(ts, payload)
             elif diff < 0x8000:
                 self.gaps += diff
+                self._key_check(ts, payload, start=True)
             else:
                 self.late += 1
             dts = (ts - self.last_rtptime) & 0xFFFFFFFF
@@ -361,14 +345,40 @@ class TrackStats:
                 self.ts_backwards += 1
             else:
                 self.max_ts_jump = max(self.max_ts_jump, dts)
-        if self.first_seq is not None and (self.last_seq is None or
-                                           ((seq - self.last_seq) & 0xFFFF) < 0x8000):
+        if self.last_seq is None or ((seq - self.last_seq) & 0xFFFF) < 0x8000:
             self.last_seq = seq
             self.last_rtptime = ts
         self.last_packet_time = now
-        self.seq_log.append((now, seq))
-        if len(self.seq_log) > 64:
-            del self.seq_log[:32]
+
+    def _key_check(self, ts, payload, start=False):
+        """Where video (re)starts (the first packet, the first after a gap),
+        the access unit there (packets sharing its timestamp) must hold a key
+        frame or parameter sets, and its first packet must start a NAL unit
+        (an SEI or AUD may come first). Results go to self.key_checks."""
+        if self.media is None or self.media.type != "video":
+            return
+        if start:
+            if self._au_ts is not None:          # a gap inside the open unit
+                self.key_checks.append(False)
+                self._au_ts = None
+            k = is_keyframe_start(self.encoding, payload)
+            if k is None or k or is_fragment_continuation(self.encoding, payload):
+                self.key_checks.append(k)
+            else:
+                self._au_ts = ts
+        elif self._au_ts is not None:
+            if ts != self._au_ts:
+                self.key_checks.append(False)
+                self._au_ts = None
+            elif is_keyframe_start(self.encoding, payload):
+                self.key_checks.append(True)
+                self._au_ts = None
+
+    @property
+    def first_keyframe(self):
+        """Video: True if the stream started at a key frame, False if not,
+        None if unknown (codec not inspected, or not decided yet)."""
+        return self.key_checks[0] if self.key_checks else None
 
     def on_rtcp(self, data, now):
         self.rtcp_packets += 1

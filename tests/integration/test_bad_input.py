@@ -248,6 +248,8 @@ def test_paths_outside_are_404(jail, path):
 # ---------------------------------------------------------------- slow consumer
 
 def test_slow_consumer(server):
+    """One viewer stops reading for 5 s (its socket buffers fill) while five
+    others read: they see every packet, the server's memory stays bounded."""
     others, errors = [], []
 
     def viewer():
@@ -289,6 +291,10 @@ def test_slow_consumer(server):
             assert t.packets > 0, t
             assert t.gaps == 0 and t.late == 0, "a slow viewer disturbed another: %r" % t
     assert not slow.closed, "the slow viewer was disconnected"
+    # if the server skipped packets for it, it skipped to a key frame
+    v = slow.track("video")
+    assert v.key_checks and all(k is True for k in v.key_checks), \
+        "the slow viewer resumed off a key frame: %r %r" % (v, v.key_checks)
     assert last - resumed > 1.5, "the slow viewer got no new packets once it read again"
     grew_mb = (peak - base_rss) / 1024.0
     assert grew_mb < 50, "server RSS grew %.1f MB during a 5 s stall" % grew_mb

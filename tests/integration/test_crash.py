@@ -58,7 +58,18 @@ def poke(server, path):
 
 
 def kill_worker(server, path, timeout=10.0):
-    pids = wait_for(lambda: server.workers(path), timeout)
+    """SIGKILL the worker of `path`; while none runs, ask for the stream
+    every second so that the master starts one."""
+    deadline = time.monotonic() + timeout
+    next_poke = 0.0
+    while True:
+        pids = server.workers(path)
+        if pids or time.monotonic() > deadline:
+            break
+        if time.monotonic() >= next_poke:
+            poke(server, path)
+            next_poke = time.monotonic() + 1.0
+        time.sleep(0.1)
     assert pids, "no worker for /%s among %s" % (
         path, [(p, " ".join(cmdline(p))) for p in server.children()])
     for p in pids:
@@ -110,11 +121,14 @@ def test_worker_crash_is_contained_and_restarted(server_factory):
         "the log does not mention the crash:\n" + log[-3000:]
 
     # crash it again and again: the restarts back off
+    def backoff_logged():
+        return re.search(r"back-?off", server.log_text(), re.I)
+
     for _ in range(4):
-        poke(server, A)
-        kill_worker(server, A, timeout=15)
-        if re.search(r"back-?off", server.log_text(), re.I):
+        if backoff_logged():
             break
+        kill_worker(server, A, timeout=20)
+        wait_for(backoff_logged, 1.0)
     assert wait_for(lambda: re.search(r"back-?off", server.log_text(), re.I), 5), \
         "no back-off in the log after 5 crashes:\n" + server.log_text()[-3000:]
     assert server.alive(), "the master died"

@@ -80,26 +80,46 @@ def job_gst(server, path, transport):
 JOBS = {"ffprobe": job_ffprobe, "ffmpeg": job_ffmpeg, "gst": job_gst}
 
 
+TEST_TOOL = {"test_ffprobe": "ffprobe", "test_ffmpeg_decodes": "ffmpeg",
+             "test_gstreamer_decodes": "gst"}
+
+
 class Runs:
-    def __init__(self, server):
+    """Client runs in a thread pool, started together for the selected tests
+    (the slow ones first), or on demand."""
+
+    def __init__(self, server, wanted):
+        self.server = server
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=8)
         self.futures = {}
-        # the slow ones first
-        for tool in ("gst", "ffmpeg", "ffprobe"):
-            for path in SOURCES:
-                for tr in TRANSPORTS:
-                    self.futures[(tool, path, tr)] = self.pool.submit(
-                        JOBS[tool], server, path, tr)
+        self.lock = threading.Lock()
+        order = {"gst": 0, "ffmpeg": 1, "ffprobe": 2}
+        for key in sorted(wanted, key=lambda k: order[k[0]]):
+            self._submit(key)
+
+    def _submit(self, key):
+        with self.lock:
+            if key not in self.futures:
+                self.futures[key] = self.pool.submit(JOBS[key[0]], self.server, key[1], key[2])
+            return self.futures[key]
 
     def get(self, tool, path, transport):
-        return self.futures[(tool, path, transport)].result()
+        return self._submit((tool, path, transport)).result()
 
 
 @pytest.fixture(scope="module")
-def runs(server):
+def runs(server, request):
     require_tool("ffprobe")
     require_tool("ffmpeg")
-    r = Runs(server)
+    wanted = set()
+    for item in request.session.items:
+        tool = TEST_TOOL.get(getattr(item, "originalname", None))
+        if tool and item.module is request.module:
+            path, tr = item.callspec.params["path"], item.callspec.params["transport"]
+            wanted.add((tool, path, tr))
+            if path == "test" and tool != "ffprobe":
+                wanted.add(("ffprobe", path, tr))       # for its frame rate
+    r = Runs(server, wanted)
     yield r
     r.pool.shutdown(wait=True, cancel_futures=True)
 

@@ -68,14 +68,17 @@ ff -f lavfi -i "$(vsrc 320x240)" -f lavfi -i "$(asrc 1000 8000)" $OUTOPTS \
 # RFC 2435 carries neither Huffman tables (the standard ones are assumed) nor a
 # lone shared quantisation table: standard Huffman tables, one table per plane.
 ff -f lavfi -i "$(vsrc 320x240)" -f lavfi -i "$(asrc 1100 8000)" $OUTOPTS \
-   -c:v mjpeg -huffman default -force_duplicated_matrix 1 -pix_fmt yuvj420p -q:v 5 -c:a pcm_mulaw -ar 8000 -ac 1 \
-   "$OUT/sample_mjpeg.avi"
+   -c:v mjpeg -huffman default -force_duplicated_matrix 1 -pix_fmt yuvj420p -q:v 5 \
+   -c:a pcm_mulaw -ar 8000 -ac 1 "$OUT/sample_mjpeg.avi"
 
 # sample.h264 / sample.h265: raw Annex-B elementary streams, video only
 ff -f lavfi -i "$(vsrc 320x240)" $OUTOPTS $X264 -f h264 "$OUT/sample.h264"
 ff -f lavfi -i "$(vsrc 320x240)" $OUTOPTS $X265 -f hevc "$OUT/sample.h265"
 
-# WAV: G.711 mu-law, G.711 A-law, G.722 (16 kHz audio), G.726 32 kbit/s
+# WAV: G.711 mu-law, G.711 A-law, G.722 (16 kHz audio; WAV format tag
+# 0x028F), G.726 32 kbit/s. ffmpeg's g726 encoder packs code words MSB first
+# (the AAL2 order, codec adpcm_g726); RTP "G726-32" (RFC 3551) wants them LSB
+# first (adpcm_g726le), so the server repacks: for 4-bit words, a nibble swap.
 ff -f lavfi -i "$(asrc 1200 8000)" $OUTOPTS -c:a pcm_mulaw -ar 8000 -ac 1 "$OUT/sample.wav"
 ff -f lavfi -i "$(asrc 1300 8000)" $OUTOPTS -c:a pcm_alaw -ar 8000 -ac 1 "$OUT/sample_alaw.wav"
 ff -f lavfi -i "$(asrc 1400 16000)" $OUTOPTS -c:a adpcm_g722 -ar 16000 -ac 1 "$OUT/sample_g722.wav"
