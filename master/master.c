@@ -141,6 +141,10 @@ static void pending_route(struct pending *p)
 		}
 		struct route rt;
 		if (route_from_url(&u, m->cfg.file_mode == FILE_MODE_LIVE, &rt) < 0) {
+			if (req.cseq < 0) {
+				pending_refuse(p, 400, -1, "request without CSeq");
+				return;
+			}
 			if (!strcmp(req.method, "OPTIONS")) {
 				/* OPTIONS on the server itself: answer and read on. */
 				size_t total = (size_t)r + req.content_length;

@@ -5,8 +5,7 @@
  * from the stream parameters and its ADTS headers stripped, because RTP
  * (RFC 3640) and the SDP config= want raw AAC.
  *
- * Test pattern: libavdevice's lavfi input renders testsrc2 + a 1 kHz sine;
- * we encode them with libx264 (one key frame a second, no B-frames) and AAC.
+ * Test pattern: testsrc.c renders and encodes it (H.264 + AAC).
  *
  * Output timeline: out = in + shift (µs). The shift grows by one file
  * duration per loop, and is re-derived after a seek so that time keeps
@@ -18,25 +17,18 @@
 #include <string.h>
 
 #include <libavcodec/bsf.h>
-#include <libavdevice/avdevice.h>
 #include <libavformat/avformat.h>
 #include <libavutil/channel_layout.h>
 #include <libavutil/opt.h>
 
 #include "common/ipc-t.h"
 #include "common/log.h"
-
-#define TEST_WIDTH 640
-#define TEST_HEIGHT 360
-#define TEST_FPS 25
-#define TEST_RATE 44100
+#include "worker/testsrc.h"
 
 struct source_in {
 	int stream_index;             /* in the demuxer */
 	AVBSFContext *bsf;            /* aac_adtstoasc, or NULL */
-	AVCodecContext *dec, *enc;    /* test pattern only */
 	int64_t last_out_dts_us;      /* for monotonic output */
-	int64_t next_pts;             /* test pattern encoder input counter */
 	int64_t synth_dts;            /* next in-time for streams without timestamps */
 	int g726_bits;                /* MSB-first G.726 to repack, bits per codeword */
 };
@@ -57,8 +49,7 @@ struct source {
 	bool resync;                  /* after a seek: derive shift from the next packet */
 	AVPacket *held;               /* packet read ahead (next_time / test encoder output) */
 	AVPacket *tmp;
-	AVFrame *frame;
-	AVFrame *planar;
+	struct testsrc *test;         /* the built-in pattern, or NULL */
 };
 
 static int track_of_stream(const struct source *s, int stream_index)
@@ -184,100 +175,17 @@ static int open_file(struct source *s, const char *path, char *err, size_t errle
 	return 0;
 }
 
-static int open_encoder(struct source *s, int t, const char *name, AVCodecContext *dec, char *err, size_t errlen)
-{
-	const AVCodec *codec = avcodec_find_encoder_by_name(name);
-	if (!codec && !strcmp(name, "libx264"))
-		codec = avcodec_find_encoder(AV_CODEC_ID_H264);
-	if (!codec) {
-		snprintf(err, errlen, "test pattern: no %s encoder in this FFmpeg", name);
-		return AVERROR_ENCODER_NOT_FOUND;
-	}
-	AVCodecContext *enc = avcodec_alloc_context3(codec);
-	if (!enc)
-		return AVERROR(ENOMEM);
-	s->in[t].enc = enc;
-	AVDictionary *opts = NULL;
-	if (codec->type == AVMEDIA_TYPE_VIDEO) {
-		enc->width = TEST_WIDTH;
-		enc->height = TEST_HEIGHT;
-		enc->pix_fmt = AV_PIX_FMT_YUV420P;
-		enc->time_base = (AVRational){ 1, TEST_FPS };
-		enc->framerate = (AVRational){ TEST_FPS, 1 };
-		enc->gop_size = TEST_FPS;
-		enc->max_b_frames = 0;
-		enc->bit_rate = 1000000;
-		enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-		av_dict_set(&opts, "preset", "ultrafast", 0);
-		av_dict_set(&opts, "tune", "zerolatency", 0);
-		av_dict_set(&opts, "threads", "1", 0);
-		/* Repeat SPS/PPS before every key frame: viewers join mid-stream. */
-		av_dict_set(&opts, "x264-params", "repeat-headers=1:scenecut=0", 0);
-	} else {
-		enc->sample_rate = TEST_RATE;
-		enc->sample_fmt = AV_SAMPLE_FMT_FLTP;
-		av_channel_layout_default(&enc->ch_layout, 2);
-		enc->time_base = (AVRational){ 1, TEST_RATE };
-		enc->bit_rate = 96000;
-		enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-	}
-	int r = avcodec_open2(enc, codec, &opts);
-	av_dict_free(&opts);
-	if (r < 0) {
-		snprintf(err, errlen, "test pattern: cannot open %s: %s", name, av_err2str(r));
-		return r;
-	}
-	s->pars[t] = avcodec_parameters_alloc();
-	if (!s->pars[t])
-		return AVERROR(ENOMEM);
-	avcodec_parameters_from_context(s->pars[t], enc);
-	s->tracks[t].par = s->pars[t];
-	s->tracks[t].time_base = enc->time_base;
-	s->tracks[t].type = codec->type;
-	(void)dec;
-	return 0;
-}
-
 static int open_test(struct source *s, char *err, size_t errlen)
 {
-	avdevice_register_all();
-	const AVInputFormat *lavfi = av_find_input_format("lavfi");
-	if (!lavfi) {
-		snprintf(err, errlen, "test pattern: FFmpeg has no lavfi input device");
-		return AVERROR_DEMUXER_NOT_FOUND;
-	}
-	char graph[512];
-	snprintf(graph, sizeof graph,
-		 "testsrc2=size=%dx%d:rate=%d,format=yuv420p[out0];"
-		 "sine=frequency=1000:sample_rate=%d:samples_per_frame=1024,"
-		 "aformat=sample_fmts=fltp:channel_layouts=stereo[out1]",
-		 TEST_WIDTH, TEST_HEIGHT, TEST_FPS, TEST_RATE);
-	int r = avformat_open_input(&s->fmt, graph, lavfi, NULL);
-	if (r < 0) {
-		snprintf(err, errlen, "test pattern: lavfi: %s", av_err2str(r));
+	int r = testsrc_open(&s->test, err, errlen);
+	if (r < 0)
 		return r;
+	for (int t = 0; t < TESTSRC_TRACKS; t++) {
+		s->tracks[t].par = testsrc_par(s->test, t);
+		s->tracks[t].time_base = testsrc_time_base(s->test, t);
+		s->tracks[t].type = s->tracks[t].par->codec_type;
 	}
-	if ((r = avformat_find_stream_info(s->fmt, NULL)) < 0) {
-		snprintf(err, errlen, "test pattern: %s", av_err2str(r));
-		return r;
-	}
-	for (unsigned i = 0; i < s->fmt->nb_streams && s->ntracks < SOURCE_MAX_TRACKS; i++) {
-		AVStream *st = s->fmt->streams[i];
-		int t = s->ntracks++;
-		s->in[t].stream_index = (int)i;
-		const AVCodec *dc = avcodec_find_decoder(st->codecpar->codec_id);
-		AVCodecContext *dec = dc ? avcodec_alloc_context3(dc) : NULL;
-		if (!dec)
-			return AVERROR_DECODER_NOT_FOUND;
-		s->in[t].dec = dec;
-		avcodec_parameters_to_context(dec, st->codecpar);
-		dec->pkt_timebase = st->time_base;
-		if ((r = avcodec_open2(dec, dc, NULL)) < 0)
-			return r;
-		bool video = st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO;
-		if ((r = open_encoder(s, t, video ? "libx264" : "aac", dec, err, errlen)) < 0)
-			return r;
-	}
+	s->ntracks = TESTSRC_TRACKS;
 	return 0;
 }
 
@@ -292,9 +200,7 @@ int source_open(struct source **out, int kind, const char *path, int loop_nums, 
 		s->in[i].last_out_dts_us = INT64_MIN;
 	s->tmp = av_packet_alloc();
 	s->held = av_packet_alloc();
-	s->frame = av_frame_alloc();
-	s->planar = av_frame_alloc();
-	int r = (!s->tmp || !s->held || !s->frame || !s->planar) ? AVERROR(ENOMEM)
+	int r = (!s->tmp || !s->held) ? AVERROR(ENOMEM)
 		: kind == SOURCE_TEST ? open_test(s, err, errlen) : open_file(s, path, err, errlen);
 	if (r < 0) {
 		source_close(&s);
@@ -314,15 +220,12 @@ void source_close(struct source **sp)
 		return;
 	for (int i = 0; i < SOURCE_MAX_TRACKS; i++) {
 		av_bsf_free(&s->in[i].bsf);
-		avcodec_free_context(&s->in[i].dec);
-		avcodec_free_context(&s->in[i].enc);
 		avcodec_parameters_free(&s->pars[i]);
 	}
 	avformat_close_input(&s->fmt);
 	av_packet_free(&s->tmp);
 	av_packet_free(&s->held);
-	av_frame_free(&s->frame);
-	av_frame_free(&s->planar);
+	testsrc_close(&s->test);
 	free(s);
 	*sp = NULL;
 }
@@ -335,79 +238,6 @@ int64_t source_duration_us(const struct source *s) { return s->duration_us; }
 static int64_t to_us(int64_t ts, AVRational tb)
 {
 	return av_rescale_q(ts, tb, AV_TIME_BASE_Q);
-}
-
-/* Packed float stereo (what lavfi gives) to planar float (what AAC takes). */
-static int planar_float(struct source *s, const AVFrame *in)
-{
-	if (in->format != AV_SAMPLE_FMT_FLT || in->ch_layout.nb_channels != 2)
-		return AVERROR(EINVAL);
-	AVFrame *out = s->planar;
-	out->format = AV_SAMPLE_FMT_FLTP;
-	out->nb_samples = in->nb_samples;
-	out->sample_rate = in->sample_rate;
-	av_channel_layout_default(&out->ch_layout, 2);
-	int r = av_frame_get_buffer(out, 0);
-	if (r < 0)
-		return r;
-	const float *src = (const float *)in->data[0];
-	float *l = (float *)out->data[0], *rt = (float *)out->data[1];
-	for (int i = 0; i < in->nb_samples; i++) {
-		l[i] = src[2 * i];
-		rt[i] = src[2 * i + 1];
-	}
-	return 0;
-}
-
-/* Test pattern: pull raw frames from lavfi, push them through the encoder
- * of their track, until one encoded packet comes out. */
-static int read_test(struct source *s, AVPacket *pkt)
-{
-	for (;;) {
-		for (int t = 0; t < s->ntracks; t++) {
-			int r = avcodec_receive_packet(s->in[t].enc, pkt);
-			if (r == 0) {
-				pkt->stream_index = t;
-				return 0;
-			}
-			if (r != AVERROR(EAGAIN))
-				return r;
-		}
-		int r = av_read_frame(s->fmt, s->tmp);
-		if (r < 0)
-			return r;
-		int t = track_of_stream(s, s->tmp->stream_index);
-		if (t < 0) {
-			av_packet_unref(s->tmp);
-			continue;
-		}
-		r = avcodec_send_packet(s->in[t].dec, s->tmp);
-		av_packet_unref(s->tmp);
-		if (r < 0)
-			return r;
-		while ((r = avcodec_receive_frame(s->in[t].dec, s->frame)) == 0) {
-			AVFrame *f = s->frame;
-			if (s->in[t].enc->codec_type == AVMEDIA_TYPE_AUDIO) {
-				/* lavfi hands out packed samples; the AAC encoder wants planar. */
-				if ((r = planar_float(s, f)) < 0) {
-					av_frame_unref(s->frame);
-					return r;
-				}
-				f = s->planar;
-			}
-			/* Our own counter: lavfi timestamps are in its own time base. */
-			f->pts = s->in[t].next_pts;
-			s->in[t].next_pts += s->in[t].enc->codec_type == AVMEDIA_TYPE_AUDIO ? f->nb_samples : 1;
-			f->pict_type = AV_PICTURE_TYPE_NONE;
-			r = avcodec_send_frame(s->in[t].enc, f);
-			av_frame_unref(s->frame);
-			av_frame_unref(s->planar);
-			if (r < 0)
-				return r;
-		}
-		if (r != AVERROR(EAGAIN))
-			return r;
-	}
 }
 
 /* One packet of the current pass, in-time, already filtered. */
@@ -526,13 +356,13 @@ int source_read(struct source *s, AVPacket *pkt)
 		s->held->stream_index = -1;
 		return 0;
 	}
-	return s->kind == SOURCE_TEST ? read_test(s, pkt) : read_file(s, pkt);
+	return s->kind == SOURCE_TEST ? testsrc_read(s->test, pkt) : read_file(s, pkt);
 }
 
 int64_t source_next_time_us(struct source *s)
 {
 	if (s->held->stream_index < 0) {
-		int r = s->kind == SOURCE_TEST ? read_test(s, s->held) : read_file(s, s->held);
+		int r = s->kind == SOURCE_TEST ? testsrc_read(s->test, s->held) : read_file(s, s->held);
 		if (r < 0) {
 			s->held->stream_index = -1;
 			return INT64_MIN;
