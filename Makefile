@@ -36,6 +36,7 @@ HDRS       := $(wildcard common/*.h proto/*.h worker/*.h master/*.h)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 TOOL_SRC   := $(wildcard tools/*.c)
+EXTRA_TOOLS := $(patsubst tools/%.c,$(BUILD)/%,$(filter-out tools/rtspctl.c,$(TOOL_SRC)))
 
 # Normal build
 OBJ        := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -48,7 +49,7 @@ PYTHON     := /usr/bin/python3
 MEDIA_DIR  := $(BUILD)/media
 
 .PHONY: all run check unit integration deps fuzz bench clean media asan
-all: $(BUILD)/rtspd $(BUILD)/rtspctl
+all: $(BUILD)/rtspd $(BUILD)/rtspctl $(EXTRA_TOOLS)
 
 # ---------------------------------------------------------------- set-up
 deps: $(BUILD)/.deps
@@ -90,6 +91,11 @@ $(BUILD)/rtspctl: $(BUILD)/obj/tools/rtspctl.o $(BUILD)/librtspd.a
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(OPT) $^ -o $@ $(LIBS)
 
+# Other tools (rtspbench ...): one C file each under tools/.
+$(EXTRA_TOOLS): $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/librtspd.a
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(OPT) $^ -o $@ $(LIBS)
+
 $(BUILD)/asan/rtspd: $(BUILD)/asan/obj/master/main.o $(BUILD)/asan/librtspd.a
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(SAN) $^ -o $@ $(LIBS)
@@ -119,8 +125,9 @@ run: $(BUILD)/rtspd $(BUILD)/rtspctl media
 unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
-integration: $(BUILD)/asan/rtspd $(BUILD)/asan/rtspctl media
+integration: $(BUILD)/asan/rtspd $(BUILD)/asan/rtspctl $(EXTRA_TOOLS) media
 	RTSPD_BIN=$(abspath $(BUILD)/asan/rtspd) RTSPCTL_BIN=$(abspath $(BUILD)/asan/rtspctl) \
+	RTSPBENCH_BIN=$(abspath $(BUILD)/rtspbench) \
 	RTSPD_MEDIA=$(abspath $(MEDIA_DIR)) \
 	  $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 

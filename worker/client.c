@@ -92,6 +92,11 @@ struct client *client_new(struct worker *w, int fd, const struct ipc_client *ic,
 	getsockname(fd, (struct sockaddr *)&c->local_addr, &l);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	/* A fixed send buffer (instead of the kernel's autotuning up to 4 MiB):
+	 * a viewer that stops reading is noticed within a second or so and
+	 * skipped to the live edge, and memory per viewer stays bounded. */
+	int sndbuf = CLIENT_SNDBUF;
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 	memcpy(c->in, bytes, ic->nbytes);
 	c->in_len = ic->nbytes;
 	c->last_activity_us = ev_now_us();

@@ -1,0 +1,1901 @@
+/* rtspbench — a load client that measures how many RTSP viewers a server
+ * sustains.
+ *
+ * It opens VIEWERS RTSP sessions on one URL (all at once or ramped up at a
+ * given rate), plays each for a fixed time over TCP-interleaved or UDP, and
+ * checks every RTP packet that arrives: sequence gaps, duplicates and
+ * reorders, SSRC, the first sequence number against the PLAY response's
+ * RTP-Info, the time from connect() to the first packet and to the first key
+ * frame, RTCP sender reports and BYEs, and whether each track kept flowing.
+ * One viewer can be told to stop reading for a while (--stall), to see what
+ * the server does with a slow consumer.
+ *
+ * It runs next to the server under test, often on the same small machine,
+ * while the server's CPU is being measured, so it has to be cheap: one
+ * thread, one epoll set, non-blocking sockets; TCP is read with large recv()
+ * calls into one shared buffer and parsed in place (only an incomplete tail
+ * is carried over per connection), UDP with recvmmsg(); nothing is allocated
+ * per packet and the clock is read once per wake-up.
+ *
+ * Output: a human summary on stderr (unless -q) and, as the last line of
+ * stdout, one JSON object. Exit status 0 when every viewer streamed without
+ * loss, 1 otherwise, 2 for usage errors.
+ */
+#include "proto/rtsp.h"
+#include "proto/url.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef RTSPD_VERSION
+#define RTSPD_VERSION "dev"
+#endif
+
+/* ---------------------------------------------------------------- limits */
+
+#define MAX_TRACKS          8
+#define IO_TIMEOUT_US       (10 * 1000000LL)   /* connect() and every response */
+#define TEARDOWN_WAIT_US    (3 * 1000000LL)    /* a missing TEARDOWN answer is only noted */
+#define GRACE_US            (15 * 1000000LL)   /* the whole run ends by ramp + -t + this */
+#define SILENCE_LIMIT_US    (2 * 1000000LL)    /* a longer pause on a track: not "streaming" */
+#define TICK_US             (50 * 1000LL)      /* timers (joins, timeouts, keep-alive, stall) */
+#define DEFAULT_SESSION_TIMEOUT 60             /* RFC 2326 §12.37 */
+
+/* What a connection may leave unparsed between two reads: one whole
+ * interleaved frame ('$', channel, 16-bit length) or one RTSP message
+ * (header section + body, the parser's own limits). */
+#define CARRY_CAP           (RTSP_MAX_HEADER_BYTES + RTSP_MAX_BODY + 16)
+/* One shared receive buffer: a connection's carried tail is copied to its
+ * start and recv() fills the rest, so frames are parsed where they landed. */
+#define RX_READ_CAP         (256 * 1024)
+#define RX_CAP              (CARRY_CAP + RX_READ_CAP)
+
+#define UDP_BATCH           64       /* datagrams per recvmmsg() */
+#define UDP_SLOT            4096     /* bytes per datagram; larger ones are truncated (and counted) */
+#define UDP_RCVBUF          (1 << 20)
+
+#define OUT_CAP             4096     /* one request; the URL is limited to fit */
+#define MAX_URL             1024
+#define EPOLL_BATCH         256
+#define MAX_ERROR_KINDS     10
+
+/* ---------------------------------------------------------------- types */
+
+enum transport { TRANSPORT_TCP, TRANSPORT_UDP };
+
+enum codec { CODEC_OTHER, CODEC_H264, CODEC_H265, CODEC_JPEG };
+
+/* Per-track receive statistics. Sequence numbers are tracked with a 64-packet
+ * window behind the highest one seen, which tells a late packet (it fills a
+ * gap counted earlier) from a duplicate. */
+struct track {
+	char *control_url;          /* resolved like ffmpeg does, see join_control() */
+	bool is_video;
+	enum codec codec;
+	int rtp_channel, rtcp_channel;   /* TCP interleaved channels, -1 if none */
+	int rtp_fd, rtcp_fd;             /* UDP sockets, -1 if none */
+	bool has_setup_ssrc;
+	uint32_t setup_ssrc;
+	long rtpinfo_seq;           /* from PLAY's RTP-Info, -1 when absent */
+
+	uint64_t packets, bytes;
+	bool seq_started;
+	uint16_t first_seq, max_seq;
+	uint64_t seq_window;        /* bit i: max_seq - i was received */
+	int64_t missing;            /* lost so far (late arrivals subtract) */
+	uint64_t gap_events, duplicates, late, truncated;
+	uint32_t ssrc;
+	uint64_t ssrc_changes;
+	uint64_t sender_reports, byes;
+	int64_t first_time, last_time, max_silence;
+};
+
+enum viewer_state {
+	V_IDLE,          /* not started yet (ramp) */
+	V_CONNECTING,
+	V_OPTIONS,
+	V_DESCRIBE,
+	V_SETUP,
+	V_PLAY,
+	V_PLAYING,
+	V_TEARDOWN,
+	V_DONE,          /* finished (successfully or not); fds closed */
+};
+
+static const char *const state_names[] = {
+	"waiting", "connecting", "OPTIONS", "DESCRIBE", "SETUP", "PLAY", "playing", "TEARDOWN", "done",
+};
+
+enum stall_phase { STALL_NONE, STALL_ACTIVE, STALL_RESUMED };
+
+struct viewer {
+	int index;
+	enum viewer_state state;
+	int fd;                     /* the RTSP connection */
+	bool tcp_connected;
+
+	char *carry;                /* unparsed tail of the input, CARRY_CAP bytes */
+	size_t carry_len;
+	char out[OUT_CAP];          /* unsent tail of a request (rare: requests are small) */
+	size_t out_len, out_off;
+	bool want_out;              /* EPOLLOUT is armed */
+	bool reading;               /* registered for input (off while stalled) */
+
+	int cseq;
+	int pending_cseq;           /* the request of the current step, -1 for none */
+	int keepalive_cseq;         /* an outstanding keep-alive, -1 for none */
+	int64_t deadline;           /* for connect() or the pending response; 0 = none */
+
+	/* From the server */
+	bool public_has_get_parameter;
+	char session_id[128];
+	int session_timeout;
+	char *base_url;             /* Content-Base / Content-Location / request URL */
+	char *aggregate_url;        /* PLAY, keep-alive and TEARDOWN go here */
+	int ntracks, setup_index;
+	struct track *tracks;
+	int video_track;            /* index of the first video track, -1 if none */
+
+	/* Timeline (CLOCK_MONOTONIC, microseconds) */
+	int64_t connect_time, play_time, run_end_time, next_keepalive;
+	int64_t first_packet_time, first_key_time;   /* 0 = not yet */
+	bool first_video_seen, first_video_key;
+	bool play_ok, run_completed, failed, disconnected, teardown_failed;
+	char error[160];
+
+	/* Only the stalled viewer */
+	enum stall_phase stall;
+	bool stall_gap_seen, stall_first_seen, stall_first_key;
+	bool stall_gap_key;
+};
+
+struct options {
+	int viewers;
+	double seconds;
+	double ramp_rate;           /* joins per second, 0 = all at once */
+	enum transport transport;
+	bool quiet;
+	bool stall_enabled;
+	int stall_viewer;
+	double stall_after, stall_for;
+	const char *url;
+};
+
+/* ---------------------------------------------------------------- globals */
+
+static struct options opt = {
+	.viewers = 10, .seconds = 10, .ramp_rate = 0, .transport = TRANSPORT_TCP,
+	.stall_viewer = -1,
+};
+static struct viewer *viewers;
+static int epfd = -1;
+static struct sockaddr_storage server_addr;
+static socklen_t server_addrlen;
+static int64_t now_us;                  /* read once per wake-up */
+static volatile sig_atomic_t interrupted;
+
+static char *rx_buf;                    /* RX_CAP bytes, shared by all TCP connections */
+static struct rtsp_response parsed_response;   /* ~9 KiB: one, not one per connection */
+static struct rtsp_request parsed_request;
+
+static struct mmsghdr udp_msgs[UDP_BATCH];
+static struct iovec udp_iov[UDP_BATCH];
+static char *udp_buf;                   /* UDP_BATCH * UDP_SLOT */
+
+/* ---------------------------------------------------------------- small helpers */
+
+static int64_t monotonic_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t seconds_to_us(double s)
+{
+	return (int64_t)llround(s * 1e6);
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+	if (p == NULL) {
+		fprintf(stderr, "rtspbench: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+static char *xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+	if (p == NULL) {
+		fprintf(stderr, "rtspbench: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+static bool starts_with_ci(const char *s, size_t len, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return len >= n && strncasecmp(s, prefix, n) == 0;
+}
+
+static bool is_stall_viewer(const struct viewer *v)
+{
+	return opt.stall_enabled && v->index == opt.stall_viewer;
+}
+
+/* Epoll data: viewer index in the high bits, the socket's role in the low
+ * byte: 0 = the RTSP connection, 1 + 2 * track (+1 for RTCP) = a UDP socket. */
+static uint64_t ev_key(int viewer_index, int role)
+{
+	return ((uint64_t)viewer_index << 8) | (uint64_t)role;
+}
+
+static void epoll_set(int fd, uint64_t key, uint32_t events, int op)
+{
+	struct epoll_event ev = { .events = events, .data.u64 = key };
+	if (epoll_ctl(epfd, op, fd, &ev) < 0 && op != EPOLL_CTL_DEL) {
+		fprintf(stderr, "rtspbench: epoll_ctl: %s\n", strerror(errno));
+		exit(1);
+	}
+}
+
+/* ---------------------------------------------------------------- failing */
+
+static void close_viewer(struct viewer *v);
+
+/* The first error sticks: it is the cause, what follows is consequence. */
+__attribute__((format(printf, 2, 3)))
+static void fail_viewer(struct viewer *v, const char *fmt, ...)
+{
+	if (v->state == V_DONE)
+		return;
+	if (!v->failed) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(v->error, sizeof v->error, fmt, ap);
+		va_end(ap);
+		v->failed = true;
+	}
+	if (v->run_end_time == 0)
+		v->run_end_time = now_us;
+	close_viewer(v);
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static void update_interest(struct viewer *v)
+{
+	if (v->fd < 0)
+		return;
+	bool want_out = v->out_len > v->out_off || v->state == V_CONNECTING;
+	uint32_t events = (v->reading ? EPOLLIN : 0) | (want_out ? EPOLLOUT : 0);
+	epoll_set(v->fd, ev_key(v->index, 0), events, EPOLL_CTL_MOD);
+	v->want_out = want_out;
+}
+
+static void flush_out(struct viewer *v)
+{
+	while (v->out_off < v->out_len) {
+		ssize_t n = send(v->fd, v->out + v->out_off, v->out_len - v->out_off, MSG_NOSIGNAL);
+		if (n > 0) {
+			v->out_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!v->want_out)
+				update_interest(v);
+			return;
+		}
+		fail_viewer(v, "%s: send: %s", state_names[v->state],
+			    n < 0 ? strerror(errno) : "connection closed");
+		return;
+	}
+	v->out_len = v->out_off = 0;
+	if (v->want_out)
+		update_interest(v);
+}
+
+/* Queues one request and tries to send it at once. `extra` holds any
+ * further header lines, each ending in CRLF. Returns its CSeq, or -1. */
+__attribute__((format(printf, 4, 5)))
+static int send_request(struct viewer *v, const char *method, const char *url, const char *extra_fmt, ...)
+{
+	char extra[1536];
+	va_list ap;
+	va_start(ap, extra_fmt);
+	int ne = vsnprintf(extra, sizeof extra, extra_fmt, ap);
+	va_end(ap);
+	if (ne < 0 || (size_t)ne >= sizeof extra) {
+		fail_viewer(v, "%s: request headers too long", method);
+		return -1;
+	}
+	int cseq = ++v->cseq;
+	char session[160] = "";
+	if (v->session_id[0])
+		snprintf(session, sizeof session, "Session: %s\r\n", v->session_id);
+	size_t room = sizeof v->out - v->out_len;
+	int n = snprintf(v->out + v->out_len, room,
+			 "%s %s RTSP/1.0\r\nCSeq: %d\r\nUser-Agent: rtspbench/%s\r\n%s%s\r\n",
+			 method, url, cseq, RTSPD_VERSION, session, extra);
+	if (n < 0 || (size_t)n >= room) {
+		fail_viewer(v, "%s: request does not fit the output buffer", method);
+		return -1;
+	}
+	v->out_len += (size_t)n;
+	flush_out(v);
+	return v->state == V_DONE ? -1 : cseq;
+}
+
+static void send_reply(struct viewer *v, int status, const char *reason, int cseq)
+{
+	size_t room = sizeof v->out - v->out_len;
+	int n = snprintf(v->out + v->out_len, room, "RTSP/1.0 %d %s\r\nCSeq: %d\r\n%s%s%s\r\n",
+			 status, reason, cseq, v->session_id[0] ? "Session: " : "", v->session_id,
+			 v->session_id[0] ? "\r\n" : "");
+	if (n > 0 && (size_t)n < room) {
+		v->out_len += (size_t)n;
+		flush_out(v);
+	}
+}
+
+/* ---------------------------------------------------------------- closing */
+
+static void close_udp(struct viewer *v)
+{
+	for (int i = 0; i < v->ntracks; i++) {
+		struct track *t = &v->tracks[i];
+		if (t->rtp_fd >= 0)
+			close(t->rtp_fd);
+		if (t->rtcp_fd >= 0)
+			close(t->rtcp_fd);
+		t->rtp_fd = t->rtcp_fd = -1;
+	}
+}
+
+/* close() also removes the fds from the epoll set. */
+static void close_viewer(struct viewer *v)
+{
+	if (v->fd >= 0)
+		close(v->fd);
+	v->fd = -1;
+	close_udp(v);
+	free(v->carry);
+	v->carry = NULL;
+	v->carry_len = 0;
+	v->state = V_DONE;
+}
+
+/* ---------------------------------------------------------------- RTP inspection */
+
+/* Whether an RTP payload starts a key frame or carries a parameter set, so
+ * that a decoder can start there. H.264 (RFC 6184): IDR (5), SPS (7), PPS
+ * (8), a STAP-A holding one, or the first FU-A fragment of an IDR. H.265
+ * (RFC 7798): IRAP pictures (16..21) and VPS/SPS/PPS (32..34), in an
+ * aggregation packet (48) or the first fragment of a fragmentation unit
+ * (49). JPEG: every frame is a key frame; a packet at fragment offset 0
+ * starts one. Other codecs are not inspected: their first packet counts. */
+static bool h264_key_type(unsigned t)
+{
+	return t == 5 || t == 7 || t == 8;
+}
+
+static bool h265_key_type(unsigned t)
+{
+	return (t >= 16 && t <= 21) || (t >= 32 && t <= 34);
+}
+
+static bool starts_key_frame(enum codec codec, const uint8_t *p, size_t n)
+{
+	if (n == 0)
+		return false;
+	switch (codec) {
+	case CODEC_H264: {
+		unsigned type = p[0] & 0x1f;
+		if (h264_key_type(type))
+			return true;
+		if (type == 24) {               /* STAP-A: 16-bit size + NAL, repeated */
+			size_t i = 1;
+			while (i + 2 < n) {
+				size_t size = (size_t)p[i] << 8 | p[i + 1];
+				if (size > 0 && h264_key_type(p[i + 2] & 0x1f))
+					return true;
+				i += 2 + size;
+			}
+			return false;
+		}
+		if (type == 28 && n > 1)        /* FU-A: start bit + type of the fragmented NAL */
+			return (p[1] & 0x80) && h264_key_type(p[1] & 0x1f);
+		return false;
+	}
+	case CODEC_H265: {
+		if (n < 3)
+			return false;
+		unsigned type = (p[0] >> 1) & 0x3f;
+		if (h265_key_type(type))
+			return true;
+		if (type == 48) {               /* AP: 2-byte header, then 16-bit size + NAL */
+			size_t i = 2;
+			while (i + 2 < n) {
+				size_t size = (size_t)p[i] << 8 | p[i + 1];
+				if (size > 0 && h265_key_type((p[i + 2] >> 1) & 0x3f))
+					return true;
+				i += 2 + size;
+			}
+			return false;
+		}
+		if (type == 49)                 /* FU: 2-byte header, FU header (S, E, type) */
+			return (p[2] & 0x80) && h265_key_type(p[2] & 0x3f);
+		return false;
+	}
+	case CODEC_JPEG:                        /* RFC 2435: 24-bit fragment offset */
+		return n >= 4 && p[1] == 0 && p[2] == 0 && p[3] == 0;
+	case CODEC_OTHER:
+		break;
+	}
+	return true;
+}
+
+/* Returns the sequence distance from the highest sequence number so far
+ * (1 = in order, >1 = a gap, <=0 = duplicate or late). */
+static int account_seq(struct track *t, uint16_t seq)
+{
+	if (!t->seq_started) {
+		t->seq_started = true;
+		t->first_seq = t->max_seq = seq;
+		t->seq_window = 1;
+		return 1;
+	}
+	int d = (int16_t)(uint16_t)(seq - t->max_seq);
+	if (d > 0) {
+		if (d > 1) {
+			t->missing += d - 1;
+			t->gap_events++;
+		}
+		t->seq_window = d >= 64 ? 1 : (t->seq_window << d) | 1;
+		t->max_seq = seq;
+	} else if (d == 0) {
+		t->duplicates++;
+	} else {
+		int back = -d;
+		uint64_t bit = back < 64 ? (uint64_t)1 << back : 0;
+		if (bit && (t->seq_window & bit)) {
+			t->duplicates++;
+		} else {
+			t->seq_window |= bit;
+			t->late++;
+			if (t->missing > 0)
+				t->missing--;
+		}
+	}
+	return d;
+}
+
+static void on_rtp(struct viewer *v, int track_index, const uint8_t *p, size_t n)
+{
+	if (n < 12 || (p[0] >> 6) != 2)
+		return;
+	struct track *t = &v->tracks[track_index];
+	uint16_t seq = (uint16_t)(p[2] << 8 | p[3]);
+	uint32_t ssrc = (uint32_t)p[8] << 24 | (uint32_t)p[9] << 16 | (uint32_t)p[10] << 8 | p[11];
+
+	if (t->packets > 0 && ssrc != t->ssrc) {
+		/* A new source: its numbering has nothing to do with the old one's. */
+		t->ssrc_changes++;
+		t->seq_started = false;
+	}
+	t->ssrc = ssrc;
+	int64_t now = now_us;
+	if (t->packets == 0) {
+		t->first_time = now;
+		if (v->first_packet_time == 0)
+			v->first_packet_time = now;
+		t->max_silence = now - v->first_packet_time;
+	} else if (now - t->last_time > t->max_silence) {
+		t->max_silence = now - t->last_time;
+	}
+	t->last_time = now;
+	t->packets++;
+	t->bytes += n;
+	int d = account_seq(t, seq);
+
+	bool is_key_track = v->video_track < 0 ? true : track_index == v->video_track;
+	bool first_video = is_key_track && !v->first_video_seen;
+	bool need_key = v->first_key_time == 0 || first_video
+		|| (v->stall == STALL_RESUMED && is_key_track && !v->stall_gap_seen);
+	if (!need_key || !is_key_track)
+		return;
+
+	/* Payload: after the CSRCs and any header extension, before padding. */
+	size_t off = 12 + 4u * (p[0] & 0x0f);
+	if ((p[0] & 0x10) && off + 4 <= n)
+		off += 4 + 4u * ((size_t)p[off + 2] << 8 | p[off + 3]);
+	size_t end = n;
+	if ((p[0] & 0x20) && n > 12)
+		end = p[n - 1] <= n ? n - p[n - 1] : 0;
+	/* Audio-only: the first packet is all a player needs. */
+	bool key = v->video_track < 0 || (off < end && starts_key_frame(t->codec, p + off, end - off));
+
+	if (first_video) {
+		v->first_video_seen = true;
+		v->first_video_key = key;
+	}
+	if (key && v->first_key_time == 0)
+		v->first_key_time = now;
+	if (v->stall == STALL_RESUMED && !v->stall_gap_seen) {
+		if (!v->stall_first_seen) {
+			v->stall_first_seen = true;
+			v->stall_first_key = key;
+		}
+		if (d > 1) {
+			v->stall_gap_seen = true;
+			v->stall_gap_key = key;
+		}
+	}
+}
+
+/* Counts sender reports and BYEs in a compound RTCP packet (RFC 3550 §6.1). */
+static void on_rtcp(struct viewer *v, int track_index, const uint8_t *p, size_t n)
+{
+	struct track *t = &v->tracks[track_index];
+	size_t i = 0;
+	while (i + 4 <= n) {
+		if ((p[i] >> 6) != 2)
+			return;
+		unsigned type = p[i + 1];
+		size_t len = 4 + 4 * ((size_t)p[i + 2] << 8 | p[i + 3]);
+		if (type == 200)
+			t->sender_reports++;
+		else if (type == 203)
+			t->byes++;
+		i += len;
+	}
+}
+
+/* ---------------------------------------------------------------- SDP and URLs */
+
+static bool is_absolute_url(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == ':')
+			return i > 0 && i + 2 < n && s[i + 1] == '/' && s[i + 2] == '/';
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+		      || c == '+' || c == '-' || c == '.'))
+			return false;
+	}
+	return false;
+}
+
+/* A track's URL the way libavformat builds it (and most servers expect it):
+ * an absolute control URL as it is, "*" the base itself, anything else the
+ * base + '/' + control, without doubling a '/' the base already ends with. */
+static char *join_control(const char *base, const char *control, size_t n)
+{
+	if (n == 0 || (n == 1 && control[0] == '*'))
+		return xstrndup(base, strlen(base));
+	if (is_absolute_url(control, n))
+		return xstrndup(control, n);
+	size_t bl = strlen(base);
+	bool slash = bl > 0 && base[bl - 1] == '/';
+	char *s = malloc(bl + 1 + n + 1);
+	if (s == NULL) {
+		fprintf(stderr, "rtspbench: out of memory\n");
+		exit(1);
+	}
+	memcpy(s, base, bl);
+	size_t k = bl;
+	if (!slash)
+		s[k++] = '/';
+	memcpy(s + k, control, n);
+	s[k + n] = '\0';
+	return s;
+}
+
+static enum codec codec_of(const char *name, size_t n)
+{
+	if (starts_with_ci(name, n, "H264/") || (n == 4 && strncasecmp(name, "H264", 4) == 0))
+		return CODEC_H264;
+	if (starts_with_ci(name, n, "H265/") || starts_with_ci(name, n, "HEVC/"))
+		return CODEC_H265;
+	if (starts_with_ci(name, n, "JPEG/"))
+		return CODEC_JPEG;
+	return CODEC_OTHER;
+}
+
+/* Reads what the benchmark needs from the SDP: the media sections, their
+ * first payload type's codec and their control attribute, and a
+ * session-level control. Returns the number of tracks (0 = none usable). */
+static int parse_sdp(struct viewer *v, const char *sdp, size_t len)
+{
+	struct track *tracks = xcalloc(MAX_TRACKS, sizeof *tracks);
+	int ntracks = 0;
+	int pt[MAX_TRACKS];
+	const char *control[MAX_TRACKS];
+	size_t control_len[MAX_TRACKS];
+	const char *session_control = NULL;
+	size_t session_control_len = 0;
+	bool in_ignored_media = false;
+
+	const char *p = sdp, *end = sdp + len;
+	while (p < end) {
+		const char *eol = p;
+		while (eol < end && *eol != '\n' && *eol != '\r')
+			eol++;
+		size_t n = (size_t)(eol - p);
+		if (n >= 2 && p[1] == '=') {
+			if (p[0] == 'm') {
+				in_ignored_media = ntracks == MAX_TRACKS;
+				if (!in_ignored_media) {
+					struct track *t = &tracks[ntracks];
+					t->is_video = starts_with_ci(p + 2, n - 2, "video ");
+					/* m=<media> <port> <proto> <fmt> ... */
+					const char *q = p + 2;
+					int field = 0;
+					pt[ntracks] = -1;
+					while (q < eol && field < 3) {
+						while (q < eol && *q != ' ')
+							q++;
+						while (q < eol && *q == ' ')
+							q++;
+						field++;
+					}
+					if (q < eol && *q >= '0' && *q <= '9')
+						pt[ntracks] = atoi(q);
+					if (pt[ntracks] == 26)
+						t->codec = CODEC_JPEG;   /* static payload type */
+					control[ntracks] = NULL;
+					control_len[ntracks] = 0;
+					ntracks++;
+				}
+			} else if (starts_with_ci(p, n, "a=control:")) {
+				const char *c = p + 10;
+				size_t cl = (size_t)(eol - c);
+				while (cl > 0 && c[cl - 1] == ' ')
+					cl--;
+				if (ntracks == 0) {
+					session_control = c;
+					session_control_len = cl;
+				} else if (!in_ignored_media) {
+					control[ntracks - 1] = c;
+					control_len[ntracks - 1] = cl;
+				}
+			} else if (starts_with_ci(p, n, "a=rtpmap:") && ntracks > 0 && !in_ignored_media) {
+				const char *q = p + 9;
+				int map_pt = atoi(q);
+				while (q < eol && *q != ' ')
+					q++;
+				while (q < eol && *q == ' ')
+					q++;
+				if (map_pt == pt[ntracks - 1])
+					tracks[ntracks - 1].codec = codec_of(q, (size_t)(eol - q));
+			}
+		}
+		p = eol;
+		while (p < end && (*p == '\n' || *p == '\r'))
+			p++;
+	}
+
+	v->tracks = tracks;
+	v->ntracks = ntracks;
+	v->video_track = -1;
+	for (int i = 0; i < ntracks; i++) {
+		struct track *t = &tracks[i];
+		t->control_url = join_control(v->base_url, control[i], control_len[i]);
+		t->rtp_channel = t->rtcp_channel = -1;
+		t->rtp_fd = t->rtcp_fd = -1;
+		t->rtpinfo_seq = -1;
+		if (t->is_video && v->video_track < 0)
+			v->video_track = i;
+	}
+	/* ffmpeg honours a session-level control only when it is absolute. */
+	if (session_control && is_absolute_url(session_control, session_control_len))
+		v->aggregate_url = xstrndup(session_control, session_control_len);
+	else
+		v->aggregate_url = xstrndup(v->base_url, strlen(v->base_url));
+	return ntracks;
+}
+
+/* "url=rtsp://h/p/trackID=0;seq=123;rtptime=456, url=...": stores each
+ * entry's seq on the track whose control URL it names (exactly, or as a
+ * suffix, since servers differ in how much of the URL they repeat); an entry
+ * naming no track goes to the track at its position. */
+static void parse_rtp_info(struct viewer *v, const char *value)
+{
+	int position = 0;
+	const char *p = value;
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		/* The URL may contain ',' or ';' only in theory; entries are split
+		 * at ",url=" or at a ',' followed by spaces and "url=". */
+		const char *entry = p;
+		const char *next = NULL;
+		for (const char *q = p; *q; q++) {
+			if (*q == ',') {
+				const char *r = q + 1;
+				while (*r == ' ')
+					r++;
+				if (strncasecmp(r, "url=", 4) == 0) {
+					next = q;
+					break;
+				}
+			}
+		}
+		size_t entry_len = next ? (size_t)(next - entry) : strlen(entry);
+		const char *url = NULL;
+		size_t url_len = 0;
+		long seq = -1;
+		const char *f = entry, *fend = entry + entry_len;
+		while (f < fend) {
+			while (f < fend && (*f == ' ' || *f == ';'))
+				f++;
+			const char *fe = f;
+			if (strncasecmp(f, "url=", 4) == 0) {
+				/* the URL runs to ";seq=" / ";rtptime=" or the entry's end */
+				fe = f + 4;
+				while (fe < fend && !(*fe == ';' && (strncasecmp(fe + 1, "seq=", 4) == 0
+								 || strncasecmp(fe + 1, "rtptime=", 8) == 0)))
+					fe++;
+				url = f + 4;
+				url_len = (size_t)(fe - url);
+			} else {
+				while (fe < fend && *fe != ';')
+					fe++;
+				if (strncasecmp(f, "seq=", 4) == 0)
+					seq = strtol(f + 4, NULL, 10);
+			}
+			f = fe;
+		}
+		int target = -1;
+		for (int i = 0; url && i < v->ntracks && target < 0; i++) {
+			const char *cu = v->tracks[i].control_url;
+			size_t cl = strlen(cu);
+			if (cl == url_len && memcmp(cu, url, cl) == 0)
+				target = i;
+		}
+		for (int i = 0; url && i < v->ntracks && target < 0; i++) {
+			const char *cu = v->tracks[i].control_url;
+			size_t cl = strlen(cu);
+			if (url_len > 0 && cl >= url_len && memcmp(cu + cl - url_len, url, url_len) == 0)
+				target = i;
+		}
+		if (target < 0 && position < v->ntracks)
+			target = position;
+		if (target >= 0 && seq >= 0 && seq <= 65535)
+			v->tracks[target].rtpinfo_seq = seq;
+		position++;
+		if (!next)
+			break;
+		p = next + 1;
+	}
+}
+
+/* ---------------------------------------------------------------- UDP ports */
+
+/* Binds an RTP/RTCP socket pair on consecutive ports, RTP even (RFC 3550
+ * §11), letting the kernel pick the ports so that parallel runs and the
+ * server's own port range are not walked over. */
+static int open_udp_pair(struct viewer *v, struct track *t, int track_index, int *rtp_port)
+{
+	int family = server_addr.ss_family;
+	for (int attempt = 0; attempt < 64; attempt++) {
+		int a = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (a < 0)
+			return -errno;
+		struct sockaddr_storage ss;
+		memset(&ss, 0, sizeof ss);
+		socklen_t sl;
+		if (family == AF_INET6) {
+			((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+			((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_any;
+			sl = sizeof(struct sockaddr_in6);
+		} else {
+			((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+			((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_ANY);
+			sl = sizeof(struct sockaddr_in);
+		}
+		if (bind(a, (struct sockaddr *)&ss, sl) < 0 || getsockname(a, (struct sockaddr *)&ss, &sl) < 0) {
+			int e = errno;
+			close(a);
+			return -e;
+		}
+		in_port_t *port = family == AF_INET6 ? &((struct sockaddr_in6 *)&ss)->sin6_port
+						     : &((struct sockaddr_in *)&ss)->sin_port;
+		int p = ntohs(*port);
+		if (p % 2 != 0 || p >= 65535) {
+			close(a);
+			continue;
+		}
+		int b = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (b < 0) {
+			int e = errno;
+			close(a);
+			return -e;
+		}
+		*port = htons((in_port_t)(p + 1));
+		if (bind(b, (struct sockaddr *)&ss, sl) < 0) {
+			close(a);
+			close(b);
+			continue;
+		}
+		int size = UDP_RCVBUF;
+		setsockopt(a, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+		t->rtp_fd = a;
+		t->rtcp_fd = b;
+		epoll_set(a, ev_key(v->index, 1 + 2 * track_index), EPOLLIN, EPOLL_CTL_ADD);
+		epoll_set(b, ev_key(v->index, 2 + 2 * track_index), EPOLLIN, EPOLL_CTL_ADD);
+		*rtp_port = p;
+		return 0;
+	}
+	return -EADDRINUSE;
+}
+
+/* ---------------------------------------------------------------- the RTSP steps */
+
+static void send_setup(struct viewer *v)
+{
+	struct track *t = &v->tracks[v->setup_index];
+	char transport[160];
+	if (opt.transport == TRANSPORT_TCP) {
+		snprintf(transport, sizeof transport, "RTP/AVP/TCP;unicast;interleaved=%d-%d",
+			 2 * v->setup_index, 2 * v->setup_index + 1);
+	} else {
+		int port;
+		int r = open_udp_pair(v, t, v->setup_index, &port);
+		if (r < 0) {
+			fail_viewer(v, "SETUP: no UDP port pair: %s", strerror(-r));
+			return;
+		}
+		snprintf(transport, sizeof transport, "RTP/AVP;unicast;client_port=%d-%d", port, port + 1);
+	}
+	v->state = V_SETUP;
+	v->pending_cseq = send_request(v, "SETUP", t->control_url, "Transport: %s\r\n", transport);
+	v->deadline = now_us + IO_TIMEOUT_US;
+}
+
+static void send_play(struct viewer *v)
+{
+	v->state = V_PLAY;
+	v->pending_cseq = send_request(v, "PLAY", v->aggregate_url, "Range: npt=0.000-\r\n");
+	v->deadline = now_us + IO_TIMEOUT_US;
+}
+
+static void send_describe(struct viewer *v)
+{
+	v->state = V_DESCRIBE;
+	v->pending_cseq = send_request(v, "DESCRIBE", opt.url, "Accept: application/sdp\r\n");
+	v->deadline = now_us + IO_TIMEOUT_US;
+}
+
+static void begin_teardown(struct viewer *v)
+{
+	if (v->run_end_time == 0)
+		v->run_end_time = now_us;
+	v->state = V_TEARDOWN;
+	v->pending_cseq = send_request(v, "TEARDOWN", v->aggregate_url, "%s", "");
+	v->deadline = now_us + TEARDOWN_WAIT_US;
+}
+
+static void send_keepalive(struct viewer *v)
+{
+	const char *method = v->public_has_get_parameter ? "GET_PARAMETER" : "OPTIONS";
+	v->keepalive_cseq = send_request(v, method, v->aggregate_url, "%s", "");
+	v->next_keepalive = now_us + (int64_t)v->session_timeout * 1000000 / 2;
+}
+
+static bool status_ok(int status)
+{
+	return status >= 200 && status < 300;
+}
+
+static void on_response(struct viewer *v, const struct rtsp_response *r)
+{
+	if (v->keepalive_cseq >= 0 && r->cseq == v->keepalive_cseq) {
+		v->keepalive_cseq = -1;
+		if (!status_ok(r->status) && v->state == V_PLAYING)
+			fail_viewer(v, "keep-alive: %d %s", r->status, r->reason);
+		return;
+	}
+	/* Responses without CSeq are taken for the current step's. */
+	if (r->cseq >= 0 && r->cseq != v->pending_cseq)
+		return;
+	v->pending_cseq = -1;
+	v->deadline = 0;
+
+	switch (v->state) {
+	case V_OPTIONS: {
+		/* OPTIONS is optional: a server that refuses it still gets DESCRIBE. */
+		const char *pub = rtsp_response_header(r, "Public");
+		v->public_has_get_parameter = status_ok(r->status) && pub && strstr(pub, "GET_PARAMETER");
+		send_describe(v);
+		return;
+	}
+	case V_DESCRIBE: {
+		if (!status_ok(r->status)) {
+			fail_viewer(v, "DESCRIBE: %d %s", r->status, r->reason);
+			return;
+		}
+		const char *base = rtsp_response_header(r, "Content-Base");
+		if (!base || !*base)
+			base = rtsp_response_header(r, "Content-Location");
+		if (!base || !*base)
+			base = opt.url;
+		v->base_url = xstrndup(base, strlen(base));
+		if (r->body_len == 0 || parse_sdp(v, r->body, r->body_len) == 0) {
+			fail_viewer(v, "DESCRIBE: no media in the SDP");
+			return;
+		}
+		v->setup_index = 0;
+		send_setup(v);
+		return;
+	}
+	case V_SETUP: {
+		if (!status_ok(r->status)) {
+			fail_viewer(v, "SETUP: %d %s", r->status, r->reason);
+			return;
+		}
+		const char *session = rtsp_response_header(r, "Session");
+		if (!session) {
+			fail_viewer(v, "SETUP: no Session header");
+			return;
+		}
+		if (!v->session_id[0]) {
+			if (rtsp_parse_session(session, v->session_id, sizeof v->session_id) < 0) {
+				fail_viewer(v, "SETUP: bad Session header");
+				return;
+			}
+			int timeout = rtsp_session_timeout(session);
+			v->session_timeout = timeout > 0 ? timeout : DEFAULT_SESSION_TIMEOUT;
+		}
+		struct track *t = &v->tracks[v->setup_index];
+		const char *value = rtsp_response_header(r, "Transport");
+		struct rtsp_transport tr;
+		if (!value || rtsp_parse_transports(value, &tr, 1) < 1) {
+			fail_viewer(v, "SETUP: missing or unusable Transport in the response");
+			return;
+		}
+		bool tcp = opt.transport == TRANSPORT_TCP;
+		if ((tr.lower == RTSP_LOWER_TCP) != tcp || (tcp && tr.interleaved[0] < 0)) {
+			fail_viewer(v, "SETUP: the server answered with another transport: %s", value);
+			return;
+		}
+		if (tcp) {
+			t->rtp_channel = tr.interleaved[0];
+			t->rtcp_channel = tr.interleaved[1];
+		}
+		t->has_setup_ssrc = tr.has_ssrc;
+		t->setup_ssrc = tr.ssrc;
+		if (++v->setup_index < v->ntracks)
+			send_setup(v);
+		else
+			send_play(v);
+		return;
+	}
+	case V_PLAY: {
+		if (!status_ok(r->status)) {
+			fail_viewer(v, "PLAY: %d %s", r->status, r->reason);
+			return;
+		}
+		const char *info = rtsp_response_header(r, "RTP-Info");
+		if (info)
+			parse_rtp_info(v, info);
+		v->state = V_PLAYING;
+		v->play_ok = true;
+		v->play_time = now_us;
+		v->next_keepalive = now_us + (int64_t)v->session_timeout * 1000000 / 2;
+		return;
+	}
+	case V_TEARDOWN:
+		if (!status_ok(r->status))
+			v->teardown_failed = true;
+		close_viewer(v);
+		return;
+	default:
+		return;
+	}
+}
+
+/* A request from the server (RFC 2326 §9: a client must answer them). */
+static void on_server_request(struct viewer *v, const struct rtsp_request *req)
+{
+	bool known = !strcmp(req->method, "OPTIONS") || !strcmp(req->method, "GET_PARAMETER")
+		|| !strcmp(req->method, "SET_PARAMETER");
+	if (known)
+		send_reply(v, 200, "OK", req->cseq);
+	else
+		send_reply(v, 501, "Not Implemented", req->cseq);
+}
+
+/* ---------------------------------------------------------------- TCP input */
+
+static int track_of_channel(const struct viewer *v, int channel, bool *rtcp)
+{
+	for (int i = 0; i < v->ntracks; i++) {
+		if (v->tracks[i].rtp_channel == channel) {
+			*rtcp = false;
+			return i;
+		}
+		if (v->tracks[i].rtcp_channel == channel) {
+			*rtcp = true;
+			return i;
+		}
+	}
+	return -1;
+}
+
+/* Parses buf[0..len) in place: interleaved frames and RTSP messages in any
+ * order. Returns how many bytes were consumed; the rest is an incomplete
+ * frame or message. On a protocol error the viewer fails (state V_DONE). */
+static size_t parse_input(struct viewer *v, char *buf, size_t len)
+{
+	size_t pos = 0;
+	while (pos < len && v->state != V_DONE) {
+		unsigned char c = (unsigned char)buf[pos];
+		if (c == '$') {
+			if (len - pos < 4)
+				break;
+			const uint8_t *h = (const uint8_t *)buf + pos;
+			size_t n = (size_t)h[2] << 8 | h[3];
+			if (len - pos < 4 + n)
+				break;
+			bool rtcp;
+			int track = track_of_channel(v, h[1], &rtcp);
+			if (track >= 0) {
+				if (rtcp)
+					on_rtcp(v, track, h + 4, n);
+				else
+					on_rtp(v, track, h + 4, n);
+			}
+			pos += 4 + n;
+			continue;
+		}
+		if (c == '\r' || c == '\n') {
+			pos++;
+			continue;
+		}
+		size_t rest = len - pos;
+		if (rest < 5 && memcmp(buf + pos, "RTSP/", rest) == 0)
+			break;
+		int r;
+		if (rest >= 5 && memcmp(buf + pos, "RTSP/", 5) == 0) {
+			r = rtsp_parse_response(buf + pos, rest, &parsed_response);
+			if (r > 0)
+				on_response(v, &parsed_response);
+		} else {
+			r = rtsp_parse_request(buf + pos, rest, &parsed_request);
+			if (r > 0)
+				on_server_request(v, &parsed_request);
+		}
+		if (r == 0)
+			break;
+		if (r < 0) {
+			fail_viewer(v, "%s: malformed data from the server (byte 0x%02x)",
+				    state_names[v->state], c);
+			break;
+		}
+		pos += (size_t)r;
+	}
+	return pos;
+}
+
+static void on_connection_lost(struct viewer *v, const char *why)
+{
+	v->disconnected = v->state == V_PLAYING;
+	if (v->state == V_TEARDOWN) {
+		/* The server may close right after answering (or instead of it). */
+		close_viewer(v);
+		return;
+	}
+	if (v->state == V_PLAYING)
+		fail_viewer(v, "%s after %.1f s of play", why, (double)(now_us - v->play_time) / 1e6);
+	else
+		fail_viewer(v, "%s: %s", state_names[v->state], why);
+}
+
+static void read_tcp(struct viewer *v)
+{
+	char *buf = rx_buf;
+	size_t have = v->carry_len;
+	if (have)
+		memcpy(buf, v->carry, have);
+	ssize_t n = recv(v->fd, buf + have, RX_CAP - have, 0);
+	if (n == 0) {
+		on_connection_lost(v, "connection closed by the server");
+		return;
+	}
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		on_connection_lost(v, errno == ECONNRESET ? "connection reset by the server" : strerror(errno));
+		return;
+	}
+	size_t len = have + (size_t)n;
+	size_t used = parse_input(v, buf, len);
+	if (v->state == V_DONE)
+		return;
+	size_t left = len - used;
+	if (left > CARRY_CAP) {
+		fail_viewer(v, "%s: message or frame larger than %d bytes", state_names[v->state], CARRY_CAP);
+		return;
+	}
+	memcpy(v->carry, buf + used, left);
+	v->carry_len = left;
+}
+
+static void on_connected(struct viewer *v)
+{
+	int err = 0;
+	socklen_t el = sizeof err;
+	getsockopt(v->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+	if (err) {
+		fail_viewer(v, "connect: %s", strerror(err));
+		return;
+	}
+	v->tcp_connected = true;
+	v->state = V_OPTIONS;
+	v->reading = true;
+	update_interest(v);
+	v->pending_cseq = send_request(v, "OPTIONS", opt.url, "%s", "");
+	v->deadline = now_us + IO_TIMEOUT_US;
+}
+
+static void on_tcp_event(struct viewer *v, uint32_t events)
+{
+	if (v->state == V_CONNECTING) {
+		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			on_connected(v);
+		return;
+	}
+	if ((events & EPOLLOUT) && v->out_len > v->out_off)
+		flush_out(v);
+	if (v->state != V_DONE && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && v->reading)
+		read_tcp(v);
+}
+
+/* ---------------------------------------------------------------- UDP input */
+
+static void read_udp(struct viewer *v, int track, bool rtcp, int fd)
+{
+	int n = recvmmsg(fd, udp_msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < n; i++) {
+		const uint8_t *p = udp_iov[i].iov_base;
+		size_t len = udp_msgs[i].msg_len;
+		if (udp_msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+			v->tracks[track].truncated++;
+		udp_msgs[i].msg_hdr.msg_flags = 0;
+		if (rtcp)
+			on_rtcp(v, track, p, len);
+		else
+			on_rtp(v, track, p, len);
+	}
+}
+
+/* ---------------------------------------------------------------- starting viewers */
+
+static void start_viewer(struct viewer *v)
+{
+	v->connect_time = now_us;
+	v->pending_cseq = v->keepalive_cseq = -1;
+	v->carry = malloc(CARRY_CAP);
+	if (v->carry == NULL) {
+		fail_viewer(v, "out of memory");
+		return;
+	}
+	int fd = socket(server_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		fail_viewer(v, "socket: %s", strerror(errno));
+		return;
+	}
+	v->fd = fd;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	v->state = V_CONNECTING;
+	v->deadline = now_us + IO_TIMEOUT_US;
+	epoll_set(fd, ev_key(v->index, 0), EPOLLOUT, EPOLL_CTL_ADD);
+	v->want_out = true;
+	if (connect(fd, (struct sockaddr *)&server_addr, server_addrlen) < 0 && errno != EINPROGRESS)
+		fail_viewer(v, "connect: %s", strerror(errno));
+}
+
+/* ---------------------------------------------------------------- the stall */
+
+static void set_stalled(struct viewer *v, bool stalled)
+{
+	if (opt.transport == TRANSPORT_TCP) {
+		/* Out of the epoll set altogether: with level triggering, a
+		 * registered socket that is not read would wake us for ever. */
+		v->reading = !stalled;
+		if (stalled) {
+			epoll_set(v->fd, 0, 0, EPOLL_CTL_DEL);
+		} else {
+			uint32_t events = EPOLLIN | (v->out_len > v->out_off ? EPOLLOUT : 0);
+			epoll_set(v->fd, ev_key(v->index, 0), events, EPOLL_CTL_ADD);
+			v->want_out = events & EPOLLOUT;
+		}
+		return;
+	}
+	for (int i = 0; i < v->ntracks; i++) {
+		struct track *t = &v->tracks[i];
+		if (stalled) {
+			epoll_set(t->rtp_fd, 0, 0, EPOLL_CTL_DEL);
+			epoll_set(t->rtcp_fd, 0, 0, EPOLL_CTL_DEL);
+		} else {
+			epoll_set(t->rtp_fd, ev_key(v->index, 1 + 2 * i), EPOLLIN, EPOLL_CTL_ADD);
+			epoll_set(t->rtcp_fd, ev_key(v->index, 2 + 2 * i), EPOLLIN, EPOLL_CTL_ADD);
+		}
+	}
+}
+
+/* While stalled over TCP the connection is not watched, so requests that
+ * would need an answer are not sent (the server sees a viewer that simply
+ * stopped reading, which is the point). */
+static void handle_stall(struct viewer *v)
+{
+	if (v->state != V_PLAYING)
+		return;
+	int64_t begin = v->play_time + seconds_to_us(opt.stall_after);
+	int64_t end = begin + seconds_to_us(opt.stall_for);
+	if (v->stall == STALL_NONE && now_us >= begin) {
+		v->stall = STALL_ACTIVE;
+		set_stalled(v, true);
+	}
+	if (v->stall == STALL_ACTIVE && now_us >= end) {
+		v->stall = STALL_RESUMED;
+		set_stalled(v, false);
+	}
+}
+
+/* ---------------------------------------------------------------- timers */
+
+static void tick(void)
+{
+	for (int i = 0; i < opt.viewers; i++) {
+		struct viewer *v = &viewers[i];
+		switch (v->state) {
+		case V_IDLE:
+		case V_DONE:
+			continue;
+		case V_PLAYING:
+			if (is_stall_viewer(v))
+				handle_stall(v);
+			if (now_us >= v->play_time + seconds_to_us(opt.seconds)) {
+				v->run_completed = true;
+				if (v->stall == STALL_ACTIVE)
+					set_stalled(v, false);
+				begin_teardown(v);
+				continue;
+			}
+			if (now_us >= v->next_keepalive && v->reading)
+				send_keepalive(v);
+			continue;
+		case V_TEARDOWN:
+			if (v->deadline && now_us >= v->deadline) {
+				v->teardown_failed = true;
+				close_viewer(v);
+			}
+			continue;
+		default:
+			if (v->deadline && now_us >= v->deadline)
+				fail_viewer(v, "%s: no %s within %lld s", state_names[v->state],
+					    v->state == V_CONNECTING ? "connection" : "response",
+					    (long long)(IO_TIMEOUT_US / 1000000));
+			continue;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- results */
+
+struct percentiles {
+	int count;
+	double median, p90, p99, max;
+};
+
+static int compare_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentiles of values[0..n) (sorted in place). */
+static struct percentiles percentiles_of(double *values, int n)
+{
+	struct percentiles pc = { .count = n };
+	if (n == 0)
+		return pc;
+	qsort(values, (size_t)n, sizeof *values, compare_double);
+	int i50 = (int)ceil(0.50 * n) - 1, i90 = (int)ceil(0.90 * n) - 1, i99 = (int)ceil(0.99 * n) - 1;
+	pc.median = values[i50 < 0 ? 0 : i50];
+	pc.p90 = values[i90 < 0 ? 0 : i90];
+	pc.p99 = values[i99 < 0 ? 0 : i99];
+	pc.max = values[n - 1];
+	return pc;
+}
+
+/* A viewer "streams" when it played its whole run, got packets on every
+ * track, and no track paused longer than SILENCE_LIMIT_US from the
+ * viewer's first packet to the end of its run. */
+static bool viewer_streamed(const struct viewer *v)
+{
+	if (!v->run_completed || v->failed || v->ntracks == 0 || v->first_packet_time == 0)
+		return false;
+	for (int i = 0; i < v->ntracks; i++) {
+		const struct track *t = &v->tracks[i];
+		if (t->packets == 0 || t->max_silence > SILENCE_LIMIT_US
+		    || v->run_end_time - t->last_time > SILENCE_LIMIT_US)
+			return false;
+	}
+	return true;
+}
+
+static int64_t viewer_lost(const struct viewer *v)
+{
+	int64_t lost = 0;
+	for (int i = 0; i < v->ntracks; i++)
+		lost += v->tracks[i].missing;
+	return lost;
+}
+
+struct error_kind {
+	char text[160];
+	int count, first_viewer;
+};
+
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void json_percentiles(FILE *f, const char *name, const struct percentiles *pc)
+{
+	if (pc->count == 0) {
+		fprintf(f, "\"%s\":{\"median\":null,\"p90\":null,\"p99\":null,\"max\":null}", name);
+		return;
+	}
+	fprintf(f, "\"%s\":{\"median\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f}",
+		name, pc->median, pc->p90, pc->p99, pc->max);
+}
+
+static const char *tri(int value)
+{
+	return value < 0 ? "null" : value ? "true" : "false";
+}
+
+static int report(int64_t start_time, int64_t end_time)
+{
+	int started = 0, tcp_connected = 0, connected = 0, streaming = 0, failed = 0, with_loss = 0;
+	int key_ok = 0, teardown_failed = 0, judged = 0;
+	uint64_t packets = 0, bytes = 0, reordered = 0, duplicates = 0, srs = 0, byes = 0;
+	uint64_t ssrc_changes = 0, rtpinfo_mismatch = 0, truncated = 0;
+	int64_t lost = 0;
+	int64_t first_play = 0, last_end = 0;
+	double *ttfp = xcalloc((size_t)opt.viewers, sizeof *ttfp);
+	double *ttfk = xcalloc((size_t)opt.viewers, sizeof *ttfk);
+	int nttfp = 0, nttfk = 0;
+	struct error_kind kinds[MAX_ERROR_KINDS];
+	int nkinds = 0, lossy_listed = 0;
+	int lossy[16];
+
+	for (int i = 0; i < opt.viewers; i++) {
+		struct viewer *v = &viewers[i];
+		bool stalled = is_stall_viewer(v);
+		if (v->connect_time)
+			started++;
+		tcp_connected += v->tcp_connected;
+		connected += v->play_ok;
+		if (v->play_ok) {
+			if (!first_play || v->play_time < first_play)
+				first_play = v->play_time;
+			int64_t e = v->run_end_time ? v->run_end_time : end_time;
+			if (e > last_end)
+				last_end = e;
+		}
+		teardown_failed += v->teardown_failed;
+		for (int k = 0; k < v->ntracks; k++) {
+			const struct track *t = &v->tracks[k];
+			packets += t->packets;
+			bytes += t->bytes;
+			srs += t->sender_reports;
+			byes += t->byes;
+			ssrc_changes += t->ssrc_changes;
+			truncated += t->truncated;
+			if (t->packets && t->rtpinfo_seq >= 0 && t->first_seq != t->rtpinfo_seq)
+				rtpinfo_mismatch++;
+			if (t->has_setup_ssrc && t->packets && t->ssrc != t->setup_ssrc)
+				ssrc_changes++;
+		}
+		if (v->first_packet_time)
+			ttfp[nttfp++] = (double)(v->first_packet_time - v->connect_time) / 1000.0;
+		if (v->first_key_time)
+			ttfk[nttfk++] = (double)(v->first_key_time - v->connect_time) / 1000.0;
+		key_ok += v->first_video_seen && v->first_video_key;
+		if (stalled)
+			continue;   /* reported on its own below */
+
+		judged++;
+		bool ok = viewer_streamed(v);
+		streaming += ok;
+		if (!ok && !v->failed && v->state != V_IDLE && v->error[0] == '\0') {
+			if (!v->run_completed)
+				snprintf(v->error, sizeof v->error, "run cut short while %s", state_names[v->state]);
+			else if (v->first_packet_time == 0)
+				snprintf(v->error, sizeof v->error, "no RTP packet received");
+			else
+				snprintf(v->error, sizeof v->error, "a track was silent for more than %lld s",
+					 (long long)(SILENCE_LIMIT_US / 1000000));
+		}
+		if (v->state == V_IDLE && !v->error[0])
+			snprintf(v->error, sizeof v->error, "never started (run interrupted)");
+		if (v->failed || !v->run_completed)
+			failed++;
+		int64_t vl = viewer_lost(v);
+		lost += vl;
+		if (vl > 0) {
+			with_loss++;
+			if (lossy_listed < (int)(sizeof lossy / sizeof lossy[0]))
+				lossy[lossy_listed++] = i;
+		}
+		for (int k = 0; k < v->ntracks; k++) {
+			reordered += v->tracks[k].late;
+			duplicates += v->tracks[k].duplicates;
+		}
+		if (v->error[0]) {
+			int k;
+			for (k = 0; k < nkinds; k++)
+				if (!strcmp(kinds[k].text, v->error))
+					break;
+			if (k < nkinds) {
+				kinds[k].count++;
+			} else if (nkinds < MAX_ERROR_KINDS) {
+				snprintf(kinds[nkinds].text, sizeof kinds[nkinds].text, "%s", v->error);
+				kinds[nkinds].count = 1;
+				kinds[nkinds].first_viewer = i;
+				nkinds++;
+			}
+		}
+	}
+
+	struct percentiles pfp = percentiles_of(ttfp, nttfp), pfk = percentiles_of(ttfk, nttfk);
+	double play_span = first_play && last_end > first_play ? (double)(last_end - first_play) / 1e6 : 0;
+	double mbps = play_span > 0 ? (double)bytes * 8 / play_span / 1e6 : 0;
+	double elapsed = (double)(end_time - start_time) / 1e6;
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6
+		+ (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+
+	/* The stalled viewer, on its own. */
+	const struct viewer *sv = opt.stall_enabled ? &viewers[opt.stall_viewer] : NULL;
+	uint64_t stall_packets = 0, stall_gaps = 0;
+	int64_t stall_lost = 0;
+	int resumed_key = -1;
+	bool stall_disconnected = false;
+	if (sv) {
+		for (int k = 0; k < sv->ntracks; k++) {
+			stall_packets += sv->tracks[k].packets;
+			stall_gaps += sv->tracks[k].gap_events;
+			stall_lost += sv->tracks[k].missing;
+			if (sv->tracks[k].byes && !sv->run_completed)
+				stall_disconnected = true;
+		}
+		stall_disconnected = stall_disconnected || sv->disconnected
+			|| (sv->failed && sv->play_ok);
+		if (sv->stall_gap_seen)
+			resumed_key = sv->stall_gap_key;
+		else if (sv->stall_first_seen)
+			resumed_key = sv->stall_first_key;
+	}
+
+	if (!opt.quiet) {
+		FILE *e = stderr;
+		fprintf(e, "rtspbench: %s over %s, %d viewers, %.0f s each", opt.url,
+			opt.transport == TRANSPORT_TCP ? "TCP" : "UDP", opt.viewers, opt.seconds);
+		if (opt.ramp_rate > 0)
+			fprintf(e, ", %.1f joins/s", opt.ramp_rate);
+		fprintf(e, " (run took %.1f s)\n", elapsed);
+		fprintf(e, "  viewers:   %d started, %d connected, %d played, %d streaming, %d failed\n",
+			started, tcp_connected, connected, streaming, failed);
+		for (int k = 0; k < nkinds; k++)
+			fprintf(e, "  error:     %s (%d viewer%s, first: viewer %d)\n", kinds[k].text,
+				kinds[k].count, kinds[k].count == 1 ? "" : "s", kinds[k].first_viewer);
+		fprintf(e, "  received:  %llu packets, %llu bytes, %.2f Mbit/s\n",
+			(unsigned long long)packets, (unsigned long long)bytes, mbps);
+		fprintf(e, "  loss:      %lld lost packets, %d viewer%s with loss, %llu reordered, %llu duplicates\n",
+			(long long)lost, with_loss, with_loss == 1 ? "" : "s",
+			(unsigned long long)reordered, (unsigned long long)duplicates);
+		if (nttfp)
+			fprintf(e, "  1st packet: median %.0f ms, p90 %.0f, p99 %.0f, max %.0f\n",
+				pfp.median, pfp.p90, pfp.p99, pfp.max);
+		if (nttfk)
+			fprintf(e, "  1st key:   median %.0f ms, p90 %.0f, p99 %.0f, max %.0f; "
+				   "%d viewer%s started at a key frame\n",
+				pfk.median, pfk.p90, pfk.p99, pfk.max, key_ok, key_ok == 1 ? "" : "s");
+		fprintf(e, "  RTCP:      %llu sender reports, %llu BYEs; RTP-Info seq mismatches: %llu; "
+			   "SSRC changes: %llu\n", (unsigned long long)srs, (unsigned long long)byes,
+			(unsigned long long)rtpinfo_mismatch, (unsigned long long)ssrc_changes);
+		if (teardown_failed)
+			fprintf(e, "  TEARDOWN:  %d unanswered or refused\n", teardown_failed);
+		if (sv)
+			fprintf(e, "  stall:     viewer %d (%.1f s after PLAY, for %.1f s): %llu packets, "
+				   "%llu gaps (%lld lost), %s, resumed %s, %s%s%s\n",
+				opt.stall_viewer, opt.stall_after, opt.stall_for,
+				(unsigned long long)stall_packets, (unsigned long long)stall_gaps,
+				(long long)stall_lost,
+				sv->stall == STALL_NONE ? "never stalled" :
+				sv->stall_gap_seen ? "gap after the stall" : "no gap after the stall",
+				resumed_key < 0 ? "(no video after the stall)" :
+				resumed_key ? "at a key frame" : "NOT at a key frame",
+				stall_disconnected ? "disconnected" : "not disconnected",
+				sv->error[0] ? ": " : "", sv->error);
+		fprintf(e, "  CPU:       %.2f s (%.0f%% of one core)\n", cpu, elapsed > 0 ? 100 * cpu / elapsed : 0);
+	}
+
+	FILE *o = stdout;
+	fprintf(o, "{\"url\":");
+	json_string(o, opt.url);
+	fprintf(o, ",\"transport\":\"%s\",\"viewers\":%d,\"started\":%d,\"tcp_connected\":%d,"
+		   "\"connected\":%d,\"streaming\":%d,\"failed\":%d,\"seconds\":%g,\"ramp\":%g,"
+		   "\"elapsed\":%.3f,\"packets\":%llu,\"bytes\":%llu,\"mbps\":%.3f,\"lost\":%lld,"
+		   "\"viewers_with_loss\":%d,\"lossy_viewers\":[",
+		opt.transport == TRANSPORT_TCP ? "tcp" : "udp", opt.viewers, started, tcp_connected,
+		connected, streaming, failed, opt.seconds, opt.ramp_rate, elapsed,
+		(unsigned long long)packets, (unsigned long long)bytes, mbps, (long long)lost, with_loss);
+	for (int k = 0; k < lossy_listed; k++)
+		fprintf(o, "%s%d", k ? "," : "", lossy[k]);
+	fprintf(o, "],\"reordered\":%llu,\"duplicates\":%llu,",
+		(unsigned long long)reordered, (unsigned long long)duplicates);
+	json_percentiles(o, "ttfp_ms", &pfp);
+	fputc(',', o);
+	json_percentiles(o, "ttfk_ms", &pfk);
+	fprintf(o, ",\"keyframe_start_ok\":%d,\"rtcp_sr\":%llu,\"rtcp_bye\":%llu,"
+		   "\"rtpinfo_seq_mismatch\":%llu,\"ssrc_changes\":%llu,\"truncated\":%llu,"
+		   "\"teardown_failed\":%d,\"cpu_seconds\":%.3f,\"errors\":[",
+		key_ok, (unsigned long long)srs, (unsigned long long)byes,
+		(unsigned long long)rtpinfo_mismatch, (unsigned long long)ssrc_changes,
+		(unsigned long long)truncated, teardown_failed, cpu);
+	for (int k = 0; k < nkinds; k++) {
+		char line[256];
+		snprintf(line, sizeof line, "%s (%d viewer%s, first: viewer %d)", kinds[k].text,
+			 kinds[k].count, kinds[k].count == 1 ? "" : "s", kinds[k].first_viewer);
+		if (k)
+			fputc(',', o);
+		json_string(o, line);
+	}
+	fprintf(o, "],\"stall\":");
+	if (!sv) {
+		fprintf(o, "null");
+	} else {
+		fprintf(o, "{\"viewer\":%d,\"after\":%g,\"for\":%g,\"stalled\":%s,\"packets\":%llu,"
+			   "\"gaps\":%llu,\"lost\":%lld,\"gap_after_stall\":%s,\"resumed_at_keyframe\":%s,"
+			   "\"disconnected\":%s,\"error\":",
+			opt.stall_viewer, opt.stall_after, opt.stall_for,
+			sv->stall != STALL_NONE ? "true" : "false", (unsigned long long)stall_packets,
+			(unsigned long long)stall_gaps, (long long)stall_lost,
+			sv->stall_gap_seen ? "true" : "false", tri(resumed_key),
+			stall_disconnected ? "true" : "false");
+		if (sv->error[0])
+			json_string(o, sv->error);
+		else
+			fprintf(o, "null");
+		fputc('}', o);
+	}
+	fprintf(o, "}\n");
+	fflush(o);
+	free(ttfp);
+	free(ttfk);
+	return judged > 0 && streaming == judged && lost == 0 ? 0 : 1;
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: rtspbench [-n VIEWERS] [-t SECONDS] [-r JOINS_PER_SECOND] [-T tcp|udp] [-j]\n"
+		"                 [--stall K:AFTER:FOR] [-q] URL\n"
+		"  -n VIEWERS        concurrent viewers (default 10)\n"
+		"  -t SECONDS        how long each viewer plays after its PLAY (default 10)\n"
+		"  -r RATE           viewers started per second (default 0: all at once)\n"
+		"  -T tcp|udp        RTP over the RTSP connection (default) or UDP unicast\n"
+		"  -j                print the JSON result line (always printed, last line of stdout)\n"
+		"  -q                no human summary on stderr\n"
+		"  --stall K:A:F     viewer K (from 0) stops reading A s into its play, for F s;\n"
+		"                    it is reported apart and left out of the other totals\n"
+		"exit status: 0 every (other) viewer streamed with no loss, 1 otherwise, 2 usage\n");
+}
+
+static bool parse_double(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double d = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(d))
+		return false;
+	*out = d;
+	return true;
+}
+
+static bool parse_stall(const char *s)
+{
+	char *end;
+	errno = 0;
+	long k = strtol(s, &end, 10);
+	if (errno || end == s || *end != ':' || k < 0 || k > INT_MAX)
+		return false;
+	const char *a = end + 1;
+	const char *colon = strchr(a, ':');
+	if (!colon)
+		return false;
+	char after[64];
+	size_t al = (size_t)(colon - a);
+	if (al == 0 || al >= sizeof after)
+		return false;
+	memcpy(after, a, al);
+	after[al] = '\0';
+	if (!parse_double(after, &opt.stall_after) || !parse_double(colon + 1, &opt.stall_for))
+		return false;
+	if (opt.stall_after < 0 || opt.stall_for <= 0)
+		return false;
+	opt.stall_viewer = (int)k;
+	opt.stall_enabled = true;
+	return true;
+}
+
+static int parse_args(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "stall", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	double d;
+	while ((c = getopt_long(argc, argv, "n:t:r:T:jqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			if (!parse_double(optarg, &d) || d < 1 || d > 100000 || d != floor(d)) {
+				fprintf(stderr, "rtspbench: -n wants a number of viewers from 1 to 100000\n");
+				return -1;
+			}
+			opt.viewers = (int)d;
+			break;
+		case 't':
+			if (!parse_double(optarg, &opt.seconds) || opt.seconds <= 0 || opt.seconds > 86400) {
+				fprintf(stderr, "rtspbench: -t wants seconds > 0\n");
+				return -1;
+			}
+			break;
+		case 'r':
+			if (!parse_double(optarg, &opt.ramp_rate) || opt.ramp_rate < 0) {
+				fprintf(stderr, "rtspbench: -r wants joins per second >= 0\n");
+				return -1;
+			}
+			break;
+		case 'T':
+			if (!strcasecmp(optarg, "tcp"))
+				opt.transport = TRANSPORT_TCP;
+			else if (!strcasecmp(optarg, "udp"))
+				opt.transport = TRANSPORT_UDP;
+			else {
+				fprintf(stderr, "rtspbench: -T wants tcp or udp\n");
+				return -1;
+			}
+			break;
+		case 'j':
+			break;
+		case 'q':
+			opt.quiet = true;
+			break;
+		case 'S':
+			if (!parse_stall(optarg)) {
+				fprintf(stderr, "rtspbench: --stall wants K:AFTER:FOR (viewer, seconds, seconds)\n");
+				return -1;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			return -1;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "rtspbench: exactly one URL is needed\n");
+		return -1;
+	}
+	opt.url = argv[optind];
+	if (opt.stall_enabled && opt.stall_viewer >= opt.viewers) {
+		fprintf(stderr, "rtspbench: --stall: viewer %d does not exist (-n %d)\n",
+			opt.stall_viewer, opt.viewers);
+		return -1;
+	}
+	return 0;
+}
+
+static int resolve_server(void)
+{
+	if (strlen(opt.url) > MAX_URL) {
+		fprintf(stderr, "rtspbench: URL longer than %d bytes\n", MAX_URL);
+		return -1;
+	}
+	static struct rtsp_url u;
+	if (rtsp_url_parse(opt.url, &u) < 0 || strcmp(u.scheme, "rtsp") != 0 || !u.host[0]) {
+		fprintf(stderr, "rtspbench: not an rtsp:// URL: %s\n", opt.url);
+		return -1;
+	}
+	char port[16];
+	snprintf(port, sizeof port, "%d", u.port >= 0 ? u.port : 554);
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+	int r = getaddrinfo(u.host, port, &hints, &res);
+	if (r != 0) {
+		fprintf(stderr, "rtspbench: %s: %s\n", u.host, gai_strerror(r));
+		return -1;
+	}
+	memcpy(&server_addr, res->ai_addr, res->ai_addrlen);
+	server_addrlen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* Thousands of sessions need thousands of descriptors (five per UDP viewer
+ * with two tracks). */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void on_signal(int sig)
+{
+	interrupted = 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (parse_args(argc, argv) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (resolve_server() < 0)
+		return 2;
+	raise_fd_limit();
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	rx_buf = malloc(RX_CAP);
+	udp_buf = malloc((size_t)UDP_BATCH * UDP_SLOT);
+	viewers = xcalloc((size_t)opt.viewers, sizeof *viewers);
+	if (epfd < 0 || !rx_buf || !udp_buf) {
+		fprintf(stderr, "rtspbench: set-up failed: %s\n", strerror(errno));
+		return 1;
+	}
+	for (int i = 0; i < UDP_BATCH; i++) {
+		udp_iov[i].iov_base = udp_buf + (size_t)i * UDP_SLOT;
+		udp_iov[i].iov_len = UDP_SLOT;
+		udp_msgs[i].msg_hdr.msg_iov = &udp_iov[i];
+		udp_msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	for (int i = 0; i < opt.viewers; i++) {
+		viewers[i].index = i;
+		viewers[i].fd = -1;
+		viewers[i].session_timeout = DEFAULT_SESSION_TIMEOUT;
+	}
+
+	now_us = monotonic_us();
+	const int64_t start = now_us;
+	const int64_t ramp_us = opt.ramp_rate > 0 ? seconds_to_us((opt.viewers - 1) / opt.ramp_rate) : 0;
+	const int64_t hard_end = start + ramp_us + seconds_to_us(opt.seconds) + GRACE_US;
+	int next_join = 0;
+	int64_t next_tick = start;
+	struct epoll_event events[EPOLL_BATCH];
+
+	while (!interrupted) {
+		if (now_us >= next_tick) {
+			/* Joins: viewer i is due at start + i / rate. */
+			while (next_join < opt.viewers
+			       && (opt.ramp_rate <= 0
+				   || now_us >= start + seconds_to_us(next_join / opt.ramp_rate))) {
+				start_viewer(&viewers[next_join++]);
+			}
+			tick();
+			next_tick = now_us + TICK_US;
+			bool all_done = next_join == opt.viewers;
+			for (int i = 0; all_done && i < opt.viewers; i++)
+				all_done = viewers[i].state == V_DONE;
+			if (all_done || now_us >= hard_end)
+				break;
+		}
+		int timeout_ms = (int)((next_tick - now_us + 999) / 1000);
+		int n = epoll_wait(epfd, events, EPOLL_BATCH, timeout_ms < 0 ? 0 : timeout_ms);
+		now_us = monotonic_us();
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "rtspbench: epoll_wait: %s\n", strerror(errno));
+			break;
+		}
+		for (int k = 0; k < n; k++) {
+			struct viewer *v = &viewers[events[k].data.u64 >> 8];
+			int role = (int)(events[k].data.u64 & 0xff);
+			if (v->state == V_DONE)
+				continue;
+			if (role == 0) {
+				on_tcp_event(v, events[k].events);
+			} else {
+				int track = (role - 1) / 2;
+				bool rtcp = (role - 1) % 2;
+				if (track < v->ntracks) {
+					struct track *t = &v->tracks[track];
+					int fd = rtcp ? t->rtcp_fd : t->rtp_fd;
+					if (fd >= 0)
+						read_udp(v, track, rtcp, fd);
+				}
+			}
+		}
+	}
+
+	/* Whoever is still going now was cut short (or interrupted). */
+	now_us = monotonic_us();
+	for (int i = 0; i < opt.viewers; i++) {
+		struct viewer *v = &viewers[i];
+		if (v->state == V_DONE || v->state == V_IDLE)
+			continue;
+		if (v->state == V_TEARDOWN) {
+			v->teardown_failed = true;
+			close_viewer(v);
+		} else {
+			if (v->state == V_PLAYING && interrupted)
+				v->run_completed = false;
+			fail_viewer(v, "%s still in progress at the end of the run%s", state_names[v->state],
+				    interrupted ? " (interrupted)" : "");
+		}
+	}
+	int status = report(start, now_us);
+	return status;
+}
