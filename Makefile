@@ -157,8 +157,9 @@ fuzz-smoke: $(FUZZ_BIN)
 	done
 
 # ---------------------------------------------------------------- bench
-bench: $(BUILD)/rtspd media
-	@echo "benchmarks arrive with tests/bench (see docs/PERFORMANCE.md)"; test -x tests/bench/run.sh && tests/bench/run.sh || true
+# Fan-out benchmark against gst-rtsp-server; writes docs/PERFORMANCE.md.
+bench: $(BUILD)/rtspd $(EXTRA_TOOLS) media
+	RTSPD_BIN=$(abspath $(BUILD)/rtspd) RTSPBENCH_BIN=$(abspath $(BUILD)/rtspbench) bash tests/bench/run.sh
 
 clean:
 	rm -rf $(BUILD)
