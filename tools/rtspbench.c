@@ -127,6 +127,13 @@ static const char *const state_names[] = {
 	"waiting", "connecting", "OPTIONS", "DESCRIBE", "SETUP", "PLAY", "playing", "TEARDOWN", "done",
 };
 
+/* Whether a stream, looked at from some packet on, starts at a key frame
+ * (see probe_feed()). */
+struct key_probe {
+	bool started, decided, key;
+	uint32_t timestamp;
+};
+
 enum stall_phase { STALL_NONE, STALL_ACTIVE, STALL_RESUMED };
 
 struct viewer {
@@ -160,14 +167,14 @@ struct viewer {
 	/* Timeline (CLOCK_MONOTONIC, microseconds) */
 	int64_t connect_time, play_time, run_end_time, next_keepalive;
 	int64_t first_packet_time, first_key_time;   /* 0 = not yet */
-	bool first_video_seen, first_video_key;
+	struct key_probe first_video;   /* the first video packets: a clean start? */
 	bool play_ok, run_completed, failed, disconnected, teardown_failed;
 	char error[160];
 
 	/* Only the stalled viewer */
 	enum stall_phase stall;
-	bool stall_gap_seen, stall_first_seen, stall_first_key;
-	bool stall_gap_key;
+	struct key_probe stall_after_resume;   /* from the first video packet read after the stall */
+	struct key_probe stall_after_gap;      /* from the first one after a sequence gap */
 };
 
 struct options {
@@ -394,72 +401,103 @@ static void close_viewer(struct viewer *v)
 
 /* ---------------------------------------------------------------- RTP inspection */
 
-/* Whether an RTP payload starts a key frame or carries a parameter set, so
- * that a decoder can start there. H.264 (RFC 6184): IDR (5), SPS (7), PPS
- * (8), a STAP-A holding one, or the first FU-A fragment of an IDR. H.265
- * (RFC 7798): IRAP pictures (16..21) and VPS/SPS/PPS (32..34), in an
- * aggregation packet (48) or the first fragment of a fragmentation unit
- * (49). JPEG: every frame is a key frame; a packet at fragment offset 0
- * starts one. Other codecs are not inspected: their first packet counts. */
-static bool h264_key_type(unsigned t)
+/* What an RTP payload tells about where a decoder could start.
+ *   KEY      it starts a key frame or carries a parameter set. H.264 (RFC
+ *            6184): IDR (5), SPS (7), PPS (8), a STAP-A holding one, the
+ *            first FU-A fragment of an IDR. H.265 (RFC 7798): IRAP pictures
+ *            (16..21), VPS/SPS/PPS (32..34), in an aggregation packet (48)
+ *            or the first fragment of a fragmentation unit (49). JPEG (RFC
+ *            2435): every frame is a key frame; fragment offset 0 starts one.
+ *            Codecs not inspected: every packet.
+ *   NONKEY   a slice of another picture, or the middle of a fragmented NAL.
+ *   NEUTRAL  SEI, access unit delimiters and the like, which an encoder puts
+ *            in front of the slices of an access unit (x264 writes an SEI
+ *            before its first IDR): the answer comes with the next packet. */
+enum frame_start { FS_NEUTRAL, FS_KEY, FS_NONKEY };
+
+static enum frame_start h264_nal(unsigned type)
 {
-	return t == 5 || t == 7 || t == 8;
+	if (type == 5 || type == 7 || type == 8)
+		return FS_KEY;
+	return type >= 1 && type <= 4 ? FS_NONKEY : FS_NEUTRAL;
 }
 
-static bool h265_key_type(unsigned t)
+static enum frame_start h265_nal(unsigned type)
 {
-	return (t >= 16 && t <= 21) || (t >= 32 && t <= 34);
+	if ((type >= 16 && type <= 21) || (type >= 32 && type <= 34))
+		return FS_KEY;
+	return type <= 31 ? FS_NONKEY : FS_NEUTRAL;
 }
 
-static bool starts_key_frame(enum codec codec, const uint8_t *p, size_t n)
+/* The NALs of an aggregation packet, from offset i: 16-bit size + NAL. */
+static enum frame_start aggregated_nals(enum codec codec, const uint8_t *p, size_t n, size_t i)
+{
+	enum frame_start result = FS_NEUTRAL;
+	while (i + 2 < n) {
+		size_t size = (size_t)p[i] << 8 | p[i + 1];
+		if (size > 0) {
+			enum frame_start fs = codec == CODEC_H264 ? h264_nal(p[i + 2] & 0x1f)
+								  : h265_nal((p[i + 2] >> 1) & 0x3f);
+			if (fs == FS_KEY)
+				return FS_KEY;
+			if (fs == FS_NONKEY)
+				result = FS_NONKEY;
+		}
+		i += 2 + size;
+	}
+	return result;
+}
+
+static enum frame_start classify_payload(enum codec codec, const uint8_t *p, size_t n)
 {
 	if (n == 0)
-		return false;
+		return FS_NEUTRAL;
 	switch (codec) {
 	case CODEC_H264: {
 		unsigned type = p[0] & 0x1f;
-		if (h264_key_type(type))
-			return true;
-		if (type == 24) {               /* STAP-A: 16-bit size + NAL, repeated */
-			size_t i = 1;
-			while (i + 2 < n) {
-				size_t size = (size_t)p[i] << 8 | p[i + 1];
-				if (size > 0 && h264_key_type(p[i + 2] & 0x1f))
-					return true;
-				i += 2 + size;
-			}
-			return false;
-		}
-		if (type == 28 && n > 1)        /* FU-A: start bit + type of the fragmented NAL */
-			return (p[1] & 0x80) && h264_key_type(p[1] & 0x1f);
-		return false;
+		if (type == 24)                 /* STAP-A */
+			return aggregated_nals(codec, p, n, 1);
+		if (type == 28)                 /* FU-A: start bit + type of the fragmented NAL */
+			return n > 1 && (p[1] & 0x80) ? h264_nal(p[1] & 0x1f) : FS_NONKEY;
+		return h264_nal(type);
 	}
 	case CODEC_H265: {
 		if (n < 3)
-			return false;
+			return FS_NEUTRAL;
 		unsigned type = (p[0] >> 1) & 0x3f;
-		if (h265_key_type(type))
-			return true;
-		if (type == 48) {               /* AP: 2-byte header, then 16-bit size + NAL */
-			size_t i = 2;
-			while (i + 2 < n) {
-				size_t size = (size_t)p[i] << 8 | p[i + 1];
-				if (size > 0 && h265_key_type((p[i + 2] >> 1) & 0x3f))
-					return true;
-				i += 2 + size;
-			}
-			return false;
-		}
+		if (type == 48)                 /* AP: 2-byte header first */
+			return aggregated_nals(codec, p, n, 2);
 		if (type == 49)                 /* FU: 2-byte header, FU header (S, E, type) */
-			return (p[2] & 0x80) && h265_key_type(p[2] & 0x3f);
-		return false;
+			return (p[2] & 0x80) ? h265_nal(p[2] & 0x3f) : FS_NONKEY;
+		return h265_nal(type);
 	}
-	case CODEC_JPEG:                        /* RFC 2435: 24-bit fragment offset */
-		return n >= 4 && p[1] == 0 && p[2] == 0 && p[3] == 0;
+	case CODEC_JPEG:
+		return n >= 4 && p[1] == 0 && p[2] == 0 && p[3] == 0 ? FS_KEY : FS_NONKEY;
 	case CODEC_OTHER:
 		break;
 	}
-	return true;
+	return FS_KEY;
+}
+
+/* Feeds a key_probe: leading NEUTRAL packets of the same access unit (same
+ * RTP timestamp) defer the decision to the packets after them. */
+static void probe_feed(struct key_probe *kp, enum frame_start fs, uint32_t timestamp)
+{
+	if (kp->decided)
+		return;
+	if (!kp->started) {
+		kp->started = true;
+		kp->timestamp = timestamp;
+	} else if (timestamp != kp->timestamp) {
+		/* A whole access unit without a slice: not a clean start. */
+		kp->decided = true;
+		kp->key = fs == FS_KEY;
+		return;
+	}
+	if (fs != FS_NEUTRAL) {
+		kp->decided = true;
+		kp->key = fs == FS_KEY;
+	}
 }
 
 /* Returns the sequence distance from the highest sequence number so far
@@ -525,11 +563,13 @@ static void on_rtp(struct viewer *v, int track_index, const uint8_t *p, size_t n
 	t->bytes += n;
 	int d = account_seq(t, seq);
 
-	bool is_key_track = v->video_track < 0 ? true : track_index == v->video_track;
-	bool first_video = is_key_track && !v->first_video_seen;
-	bool need_key = v->first_key_time == 0 || first_video
-		|| (v->stall == STALL_RESUMED && is_key_track && !v->stall_gap_seen);
-	if (!need_key || !is_key_track)
+	/* Key frames are looked for on the first video track, or on any track
+	 * of an audio-only stream (where the first packet is all a player needs). */
+	bool is_key_track = v->video_track < 0 || track_index == v->video_track;
+	if (!is_key_track)
+		return;
+	bool stall_probing = v->stall == STALL_RESUMED && !v->stall_after_gap.decided;
+	if (v->first_key_time != 0 && v->first_video.decided && !stall_probing)
 		return;
 
 	/* Payload: after the CSRCs and any header extension, before padding. */
@@ -539,24 +579,18 @@ static void on_rtp(struct viewer *v, int track_index, const uint8_t *p, size_t n
 	size_t end = n;
 	if ((p[0] & 0x20) && n > 12)
 		end = p[n - 1] <= n ? n - p[n - 1] : 0;
-	/* Audio-only: the first packet is all a player needs. */
-	bool key = v->video_track < 0 || (off < end && starts_key_frame(t->codec, p + off, end - off));
+	enum frame_start fs = FS_KEY;
+	if (v->video_track >= 0)
+		fs = off < end ? classify_payload(t->codec, p + off, end - off) : FS_NEUTRAL;
+	uint32_t timestamp = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
 
-	if (first_video) {
-		v->first_video_seen = true;
-		v->first_video_key = key;
-	}
-	if (key && v->first_key_time == 0)
+	probe_feed(&v->first_video, fs, timestamp);
+	if (fs == FS_KEY && v->first_key_time == 0)
 		v->first_key_time = now;
-	if (v->stall == STALL_RESUMED && !v->stall_gap_seen) {
-		if (!v->stall_first_seen) {
-			v->stall_first_seen = true;
-			v->stall_first_key = key;
-		}
-		if (d > 1) {
-			v->stall_gap_seen = true;
-			v->stall_gap_key = key;
-		}
+	if (stall_probing) {
+		probe_feed(&v->stall_after_resume, fs, timestamp);
+		if (d > 1 || v->stall_after_gap.started)
+			probe_feed(&v->stall_after_gap, fs, timestamp);
 	}
 }
 
@@ -869,7 +903,7 @@ static void send_setup(struct viewer *v)
 		snprintf(transport, sizeof transport, "RTP/AVP/TCP;unicast;interleaved=%d-%d",
 			 2 * v->setup_index, 2 * v->setup_index + 1);
 	} else {
-		int port;
+		int port = 0;
 		int r = open_udp_pair(v, t, v->setup_index, &port);
 		if (r < 0) {
 			fail_viewer(v, "SETUP: no UDP port pair: %s", strerror(-r));
@@ -1447,7 +1481,7 @@ static int report(int64_t start_time, int64_t end_time)
 			ttfp[nttfp++] = (double)(v->first_packet_time - v->connect_time) / 1000.0;
 		if (v->first_key_time)
 			ttfk[nttfk++] = (double)(v->first_key_time - v->connect_time) / 1000.0;
-		key_ok += v->first_video_seen && v->first_video_key;
+		key_ok += v->first_video.decided && v->first_video.key;
 		if (stalled)
 			continue;   /* reported on its own below */
 
@@ -1519,10 +1553,10 @@ static int report(int64_t start_time, int64_t end_time)
 		}
 		stall_disconnected = stall_disconnected || sv->disconnected
 			|| (sv->failed && sv->play_ok);
-		if (sv->stall_gap_seen)
-			resumed_key = sv->stall_gap_key;
-		else if (sv->stall_first_seen)
-			resumed_key = sv->stall_first_key;
+		if (sv->stall_after_gap.decided)
+			resumed_key = sv->stall_after_gap.key;
+		else if (sv->stall_after_resume.decided && !sv->stall_after_gap.started)
+			resumed_key = sv->stall_after_resume.key;
 	}
 
 	if (!opt.quiet) {
@@ -1561,7 +1595,7 @@ static int report(int64_t start_time, int64_t end_time)
 				(unsigned long long)stall_packets, (unsigned long long)stall_gaps,
 				(long long)stall_lost,
 				sv->stall == STALL_NONE ? "never stalled" :
-				sv->stall_gap_seen ? "gap after the stall" : "no gap after the stall",
+				sv->stall_after_gap.started ? "gap after the stall" : "no gap after the stall",
 				resumed_key < 0 ? "(no video after the stall)" :
 				resumed_key ? "at a key frame" : "NOT at a key frame",
 				stall_disconnected ? "disconnected" : "not disconnected",
@@ -1593,8 +1627,8 @@ static int report(int64_t start_time, int64_t end_time)
 		(unsigned long long)rtpinfo_mismatch, (unsigned long long)ssrc_changes,
 		(unsigned long long)truncated, teardown_failed, cpu);
 	for (int k = 0; k < nkinds; k++) {
-		char line[256];
-		snprintf(line, sizeof line, "%s (%d viewer%s, first: viewer %d)", kinds[k].text,
+		char line[320];
+		snprintf(line, sizeof line, "%.160s (%d viewer%s, first: viewer %d)", kinds[k].text,
 			 kinds[k].count, kinds[k].count == 1 ? "" : "s", kinds[k].first_viewer);
 		if (k)
 			fputc(',', o);
@@ -1610,7 +1644,7 @@ static int report(int64_t start_time, int64_t end_time)
 			opt.stall_viewer, opt.stall_after, opt.stall_for,
 			sv->stall != STALL_NONE ? "true" : "false", (unsigned long long)stall_packets,
 			(unsigned long long)stall_gaps, (long long)stall_lost,
-			sv->stall_gap_seen ? "true" : "false", tri(resumed_key),
+			sv->stall_after_gap.started ? "true" : "false", tri(resumed_key),
 			stall_disconnected ? "true" : "false");
 		if (sv->error[0])
 			json_string(o, sv->error);

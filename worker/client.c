@@ -3,6 +3,7 @@
  * and owns the output queue that keeps responses, RTCP and the tail of a
  * partly written media packet in order on the byte stream. */
 #include <errno.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -13,6 +14,28 @@
 #include "worker/worker.h"
 
 static void client_process(struct client *c);
+
+/* Buffers start small and grow on demand up to their limit: most viewers
+ * send a few hundred bytes of requests and receive no queued output, so
+ * a viewer costs a few KiB, not the worst case. */
+static int grow(uint8_t **buf, size_t *cap, size_t need, size_t limit)
+{
+	if (need <= *cap)
+		return 0;
+	if (need > limit)
+		return -ENOBUFS;
+	size_t n = *cap ? *cap : CLIENT_BUF_START;
+	while (n < need)
+		n *= 2;
+	if (n > limit)
+		n = limit;
+	uint8_t *b = realloc(*buf, n);
+	if (!b)
+		return -ENOMEM;
+	*buf = b;
+	*cap = n;
+	return 0;
+}
 
 static void client_update_events(struct client *c)
 {
@@ -49,7 +72,9 @@ static void client_on_io(struct ev_loop *loop, int fd, uint32_t events, void *ar
 				 * caught by client_process; stop reading meanwhile. */
 				break;
 			}
-			ssize_t n = read(fd, c->in + c->in_len, CLIENT_IN_CAP - c->in_len);
+			if (c->in_len == c->in_cap && grow(&c->in, &c->in_cap, c->in_len + 1, CLIENT_IN_CAP) < 0)
+				break;
+			ssize_t n = read(fd, c->in + c->in_len, c->in_cap - c->in_len);
 			if (n > 0) {
 				c->in_len += (size_t)n;
 				c->last_activity_us = ev_now_us();
@@ -74,11 +99,8 @@ struct client *client_new(struct worker *w, int fd, const struct ipc_client *ic,
 	struct client *c = calloc(1, sizeof *c);
 	if (!c)
 		return NULL;
-	c->in = malloc(CLIENT_IN_CAP);
-	c->out = malloc(CLIENT_OUT_CAP);
-	if (!c->in || !c->out || ic->nbytes > CLIENT_IN_CAP) {
+	if (ic->nbytes > CLIENT_IN_CAP || grow(&c->in, &c->in_cap, ic->nbytes ? ic->nbytes : 1, CLIENT_IN_CAP) < 0) {
 		free(c->in);
-		free(c->out);
 		free(c);
 		return NULL;
 	}
@@ -120,14 +142,15 @@ int client_queue(struct client *c, const void *data, size_t len)
 {
 	if (c->dead)
 		return -EPIPE;
-	if (c->out_off && c->out_off + c->out_len + len > CLIENT_OUT_CAP) {
+	if (c->out_off && c->out_off + c->out_len + len > c->out_cap) {
 		memmove(c->out, c->out + c->out_off, c->out_len);
 		c->out_off = 0;
 	}
-	if (c->out_off + c->out_len + len > CLIENT_OUT_CAP) {
+	int r = grow(&c->out, &c->out_cap, c->out_len + len, CLIENT_OUT_CAP);
+	if (r < 0) {
 		log_msg(LOG_WARN, NULL, c->peer, "output queue full (client not reading), closing");
 		client_close(c);
-		return -ENOBUFS;
+		return r;
 	}
 	bool was_empty = c->out_len == 0;
 	memcpy(c->out + c->out_off + c->out_len, data, len);

@@ -26,6 +26,7 @@
 #include "worker/media.h"
 
 #define CLIENT_IN_CAP   (RTSP_IN_LIMIT)
+#define CLIENT_BUF_START 2048
 #define RTSP_IN_LIMIT   (8192 + 65536 + 16)
 #define CLIENT_OUT_CAP  (256 * 1024)   /* responses + at most one partial packet */
 #define CLIENT_SNDBUF   (256 * 1024)   /* the kernel doubles it */
@@ -80,10 +81,10 @@ struct client {
 	char peer[64];
 	struct sockaddr_storage peer_addr;
 	struct sockaddr_storage local_addr;
-	uint8_t *in;                         /* CLIENT_IN_CAP */
-	size_t in_len;
-	uint8_t *out;                        /* CLIENT_OUT_CAP */
-	size_t out_off, out_len;
+	uint8_t *in;                         /* grows up to CLIENT_IN_CAP */
+	size_t in_len, in_cap;
+	uint8_t *out;                        /* grows up to CLIENT_OUT_CAP */
+	size_t out_off, out_len, out_cap;
 	struct session *session;             /* interleaved session on this connection */
 	int64_t last_activity_us;
 	bool closing;                        /* send what is queued, then close */
