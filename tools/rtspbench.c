@@ -17,9 +17,37 @@
  * is carried over per connection), UDP with recvmmsg(); nothing is allocated
  * per packet and the clock is read once per wake-up.
  *
+ * Each viewer: OPTIONS (its Public header picks the keep-alive method, as
+ * ffmpeg does; a refusal is tolerated), DESCRIBE, SETUP of every media, an
+ * aggregate PLAY, RTP for -t seconds with a keep-alive every timeout/2, then
+ * TEARDOWN. Every connect and response has 10 s; the run ends by itself at
+ * ramp time + -t + 15 s at the latest.
+ *
  * Output: a human summary on stderr (unless -q) and, as the last line of
- * stdout, one JSON object. Exit status 0 when every viewer streamed without
- * loss, 1 otherwise, 2 for usage errors.
+ * stdout, one JSON object:
+ *   viewers, started      asked for / actually started (an interrupted ramp)
+ *   tcp_connected         RTSP connections established
+ *   connected             sessions whose PLAY was answered 2xx
+ *   streaming             viewers that played their whole run with packets on
+ *                         every track and no pause over 2 s on any
+ *   failed                viewers that ended in an error or did not finish
+ *   packets, bytes, mbps  RTP received (bytes of RTP packets; Mbit/s over the
+ *                         span from the first PLAY to the last run's end)
+ *   lost, viewers_with_loss, lossy_viewers, reordered, duplicates
+ *                         from RTP sequence numbers (16-bit wrap handled; a
+ *                         late packet fills the hole it left)
+ *   max_silence_ms        the longest pause on any track of any viewer
+ *   ttfp_ms, ttfk_ms      connect() to the first RTP packet / the first key
+ *                         frame start: median, p90, p99, max over the viewers
+ *   keyframe_start_ok     viewers whose first video packets start a key frame
+ *   rtcp_sr, rtcp_bye, rtpinfo_seq_mismatch, ssrc_changes, truncated,
+ *   teardown_failed, cpu_seconds (this process), errors (grouped, counted)
+ *   stall                 null, or the stalled viewer's own figures
+ * The stalled viewer is left out of streaming, failed, lost,
+ * viewers_with_loss, reordered, duplicates, errors and the exit status; the
+ * other counts include it.
+ * Exit status 0 when every (other) viewer streamed without loss, 1
+ * otherwise, 2 for usage errors.
  */
 #include "proto/rtsp.h"
 #include "proto/url.h"
@@ -57,6 +85,7 @@
 #define MAX_TRACKS          8
 #define IO_TIMEOUT_US       (10 * 1000000LL)   /* connect() and every response */
 #define TEARDOWN_WAIT_US    (3 * 1000000LL)    /* a missing TEARDOWN answer is only noted */
+#define BYE_LINGER_US       (200 * 1000LL)     /* after the TEARDOWN answer, for the RTCP BYE */
 #define GRACE_US            (15 * 1000000LL)   /* the whole run ends by ramp + -t + this */
 #define SILENCE_LIMIT_US    (2 * 1000000LL)    /* a longer pause on a track: not "streaming" */
 #define TICK_US             (50 * 1000LL)      /* timers (joins, timeouts, keep-alive, stall) */
@@ -169,6 +198,8 @@ struct viewer {
 	int64_t first_packet_time, first_key_time;   /* 0 = not yet */
 	struct key_probe first_video;   /* the first video packets: a clean start? */
 	bool play_ok, run_completed, failed, disconnected, teardown_failed;
+	bool bye_while_playing;     /* the server ended the session before we did */
+	bool teardown_answered;
 	char error[160];
 
 	/* Only the stalled viewer */
@@ -201,6 +232,7 @@ static struct sockaddr_storage server_addr;
 static socklen_t server_addrlen;
 static int64_t now_us;                  /* read once per wake-up */
 static volatile sig_atomic_t interrupted;
+static bool debug_gaps;                 /* RTSPBENCH_DEBUG=1: log gaps, and why viewers did not stream */
 
 static char *rx_buf;                    /* RX_CAP bytes, shared by all TCP connections */
 static struct rtsp_response parsed_response;   /* ~9 KiB: one, not one per connection */
@@ -297,7 +329,9 @@ static void fail_viewer(struct viewer *v, const char *fmt, ...)
 
 static void update_interest(struct viewer *v)
 {
-	if (v->fd < 0)
+	/* A stalled TCP viewer is out of the epoll set; set_stalled() puts it
+	 * back with the interest it needs then. */
+	if (v->fd < 0 || (v->stall == STALL_ACTIVE && opt.transport == TRANSPORT_TCP))
 		return;
 	bool want_out = v->out_len > v->out_off || v->state == V_CONNECTING;
 	uint32_t events = (v->reading ? EPOLLIN : 0) | (want_out ? EPOLLOUT : 0);
@@ -329,7 +363,7 @@ static void flush_out(struct viewer *v)
 		update_interest(v);
 }
 
-/* Queues one request and tries to send it at once. `extra` holds any
+/* Queues one request and tries to send it at once. extra_fmt formats any
  * further header lines, each ending in CRLF. Returns its CSeq, or -1. */
 __attribute__((format(printf, 4, 5)))
 static int send_request(struct viewer *v, const char *method, const char *url, const char *extra_fmt, ...)
@@ -561,7 +595,12 @@ static void on_rtp(struct viewer *v, int track_index, const uint8_t *p, size_t n
 	t->last_time = now;
 	t->packets++;
 	t->bytes += n;
+	uint16_t previous_max = t->max_seq;
 	int d = account_seq(t, seq);
+	if (d != 1 && t->packets > 1 && debug_gaps)
+		fprintf(stderr, "rtspbench: viewer %d track %d: seq %u after %u (%+d) at %.3f s after PLAY\n",
+			v->index, track_index, seq, previous_max, d,
+			v->play_time ? (double)(now - v->play_time) / 1e6 : -1.0);
 
 	/* Key frames are looked for on the first video track, or on any track
 	 * of an audio-only stream (where the first packet is all a player needs). */
@@ -606,8 +645,11 @@ static void on_rtcp(struct viewer *v, int track_index, const uint8_t *p, size_t 
 		size_t len = 4 + 4 * ((size_t)p[i + 2] << 8 | p[i + 3]);
 		if (type == 200)
 			t->sender_reports++;
-		else if (type == 203)
+		else if (type == 203) {
 			t->byes++;
+			if (v->state == V_PLAYING)
+				v->bye_while_playing = true;
+		}
 		i += len;
 	}
 }
@@ -881,8 +923,13 @@ static int open_udp_pair(struct viewer *v, struct track *t, int track_index, int
 			close(b);
 			continue;
 		}
-		int size = UDP_RCVBUF;
-		setsockopt(a, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+		/* A roomy buffer, so that the tool's own scheduling does not show
+		 * up as loss; but not for the stalled viewer, which should look
+		 * like a slow client, not like one with seconds of buffer. */
+		if (!is_stall_viewer(v)) {
+			int size = UDP_RCVBUF;
+			setsockopt(a, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+		}
 		t->rtp_fd = a;
 		t->rtcp_fd = b;
 		epoll_set(a, ev_key(v->index, 1 + 2 * track_index), EPOLLIN, EPOLL_CTL_ADD);
@@ -967,7 +1014,13 @@ static void on_response(struct viewer *v, const struct rtsp_response *r)
 
 	switch (v->state) {
 	case V_OPTIONS: {
-		/* OPTIONS is optional: a server that refuses it still gets DESCRIBE. */
+		/* A server may not implement OPTIONS (some cameras answer 501):
+		 * DESCRIBE anyway. Any other refusal (404, 503...) is about the
+		 * stream, and a server often closes the connection after it. */
+		if (!status_ok(r->status) && r->status != 405 && r->status != 501) {
+			fail_viewer(v, "OPTIONS: %d %s", r->status, r->reason);
+			return;
+		}
 		const char *pub = rtsp_response_header(r, "Public");
 		v->public_has_get_parameter = status_ok(r->status) && pub && strstr(pub, "GET_PARAMETER");
 		send_describe(v);
@@ -1049,9 +1102,15 @@ static void on_response(struct viewer *v, const struct rtsp_response *r)
 		return;
 	}
 	case V_TEARDOWN:
-		if (!status_ok(r->status))
+		if (!status_ok(r->status)) {
 			v->teardown_failed = true;
-		close_viewer(v);
+			close_viewer(v);
+			return;
+		}
+		/* Servers send RTCP BYE around their answer: linger a moment
+		 * (or until they close) so that it is counted. */
+		v->teardown_answered = true;
+		v->deadline = now_us + BYE_LINGER_US;
 		return;
 	default:
 		return;
@@ -1333,7 +1392,7 @@ static void tick(void)
 			continue;
 		case V_TEARDOWN:
 			if (v->deadline && now_us >= v->deadline) {
-				v->teardown_failed = true;
+				v->teardown_failed = !v->teardown_answered;
 				close_viewer(v);
 			}
 			continue;
@@ -1440,7 +1499,7 @@ static int report(int64_t start_time, int64_t end_time)
 	int key_ok = 0, teardown_failed = 0, judged = 0;
 	uint64_t packets = 0, bytes = 0, reordered = 0, duplicates = 0, srs = 0, byes = 0;
 	uint64_t ssrc_changes = 0, rtpinfo_mismatch = 0, truncated = 0;
-	int64_t lost = 0;
+	int64_t lost = 0, max_silence = 0;
 	int64_t first_play = 0, last_end = 0;
 	double *ttfp = xcalloc((size_t)opt.viewers, sizeof *ttfp);
 	double *ttfk = xcalloc((size_t)opt.viewers, sizeof *ttfk);
@@ -1488,14 +1547,33 @@ static int report(int64_t start_time, int64_t end_time)
 		judged++;
 		bool ok = viewer_streamed(v);
 		streaming += ok;
+		if (!ok && debug_gaps && v->play_ok) {
+			for (int k = 0; k < v->ntracks; k++) {
+				const struct track *t = &v->tracks[k];
+				fprintf(stderr, "rtspbench: viewer %d track %d: %llu packets, first %.3f s after "
+					   "PLAY, last %.3f s before the run's end, longest pause %.3f s\n",
+					i, k, (unsigned long long)t->packets,
+					t->packets ? (double)(t->first_time - v->play_time) / 1e6 : -1.0,
+					t->packets ? (double)(v->run_end_time - t->last_time) / 1e6 : -1.0,
+					(double)t->max_silence / 1e6);
+			}
+		}
 		if (!ok && !v->failed && v->state != V_IDLE && v->error[0] == '\0') {
 			if (!v->run_completed)
 				snprintf(v->error, sizeof v->error, "run cut short while %s", state_names[v->state]);
 			else if (v->first_packet_time == 0)
 				snprintf(v->error, sizeof v->error, "no RTP packet received");
-			else
-				snprintf(v->error, sizeof v->error, "a track was silent for more than %lld s",
-					 (long long)(SILENCE_LIMIT_US / 1000000));
+			else {
+				int empty = -1;
+				for (int k = 0; k < v->ntracks && empty < 0; k++)
+					if (v->tracks[k].packets == 0)
+						empty = k;
+				if (empty >= 0)
+					snprintf(v->error, sizeof v->error, "no RTP packet on track %d", empty);
+				else
+					snprintf(v->error, sizeof v->error, "a track was silent for more than %lld s",
+						 (long long)(SILENCE_LIMIT_US / 1000000));
+			}
 		}
 		if (v->state == V_IDLE && !v->error[0])
 			snprintf(v->error, sizeof v->error, "never started (run interrupted)");
@@ -1509,8 +1587,16 @@ static int report(int64_t start_time, int64_t end_time)
 				lossy[lossy_listed++] = i;
 		}
 		for (int k = 0; k < v->ntracks; k++) {
-			reordered += v->tracks[k].late;
-			duplicates += v->tracks[k].duplicates;
+			const struct track *t = &v->tracks[k];
+			reordered += t->late;
+			duplicates += t->duplicates;
+			if (t->packets == 0)
+				continue;
+			int64_t silence = t->max_silence;
+			if (v->run_end_time && v->run_end_time - t->last_time > silence)
+				silence = v->run_end_time - t->last_time;
+			if (silence > max_silence)
+				max_silence = silence;
 		}
 		if (v->error[0]) {
 			int k;
@@ -1548,11 +1634,8 @@ static int report(int64_t start_time, int64_t end_time)
 			stall_packets += sv->tracks[k].packets;
 			stall_gaps += sv->tracks[k].gap_events;
 			stall_lost += sv->tracks[k].missing;
-			if (sv->tracks[k].byes && !sv->run_completed)
-				stall_disconnected = true;
 		}
-		stall_disconnected = stall_disconnected || sv->disconnected
-			|| (sv->failed && sv->play_ok);
+		stall_disconnected = sv->disconnected || sv->bye_while_playing || (sv->failed && sv->play_ok);
 		if (sv->stall_after_gap.decided)
 			resumed_key = sv->stall_after_gap.key;
 		else if (sv->stall_after_resume.decided && !sv->stall_after_gap.started)
@@ -1566,16 +1649,18 @@ static int report(int64_t start_time, int64_t end_time)
 		if (opt.ramp_rate > 0)
 			fprintf(e, ", %.1f joins/s", opt.ramp_rate);
 		fprintf(e, " (run took %.1f s)\n", elapsed);
-		fprintf(e, "  viewers:   %d started, %d connected, %d played, %d streaming, %d failed\n",
+		fprintf(e, "  viewers:   %d started, %d TCP-connected, %d playing (PLAY answered), "
+			   "%d streaming, %d failed\n",
 			started, tcp_connected, connected, streaming, failed);
 		for (int k = 0; k < nkinds; k++)
 			fprintf(e, "  error:     %s (%d viewer%s, first: viewer %d)\n", kinds[k].text,
 				kinds[k].count, kinds[k].count == 1 ? "" : "s", kinds[k].first_viewer);
 		fprintf(e, "  received:  %llu packets, %llu bytes, %.2f Mbit/s\n",
 			(unsigned long long)packets, (unsigned long long)bytes, mbps);
-		fprintf(e, "  loss:      %lld lost packets, %d viewer%s with loss, %llu reordered, %llu duplicates\n",
+		fprintf(e, "  loss:      %lld lost packets, %d viewer%s with loss, %llu reordered, %llu duplicates; "
+			   "longest pause on a track %.0f ms\n",
 			(long long)lost, with_loss, with_loss == 1 ? "" : "s",
-			(unsigned long long)reordered, (unsigned long long)duplicates);
+			(unsigned long long)reordered, (unsigned long long)duplicates, (double)max_silence / 1000.0);
 		if (nttfp)
 			fprintf(e, "  1st packet: median %.0f ms, p90 %.0f, p99 %.0f, max %.0f\n",
 				pfp.median, pfp.p90, pfp.p99, pfp.max);
@@ -1600,7 +1685,10 @@ static int report(int64_t start_time, int64_t end_time)
 				resumed_key ? "at a key frame" : "NOT at a key frame",
 				stall_disconnected ? "disconnected" : "not disconnected",
 				sv->error[0] ? ": " : "", sv->error);
-		fprintf(e, "  CPU:       %.2f s (%.0f%% of one core)\n", cpu, elapsed > 0 ? 100 * cpu / elapsed : 0);
+		fprintf(e, "  CPU:       %.2f s", cpu);
+		if (elapsed >= 1)
+			fprintf(e, " (%.0f%% of one core)", 100 * cpu / elapsed);
+		fputc('\n', e);
 	}
 
 	FILE *o = stdout;
@@ -1615,8 +1703,8 @@ static int report(int64_t start_time, int64_t end_time)
 		(unsigned long long)packets, (unsigned long long)bytes, mbps, (long long)lost, with_loss);
 	for (int k = 0; k < lossy_listed; k++)
 		fprintf(o, "%s%d", k ? "," : "", lossy[k]);
-	fprintf(o, "],\"reordered\":%llu,\"duplicates\":%llu,",
-		(unsigned long long)reordered, (unsigned long long)duplicates);
+	fprintf(o, "],\"reordered\":%llu,\"duplicates\":%llu,\"max_silence_ms\":%.1f,",
+		(unsigned long long)reordered, (unsigned long long)duplicates, (double)max_silence / 1000.0);
 	json_percentiles(o, "ttfp_ms", &pfp);
 	fputc(',', o);
 	json_percentiles(o, "ttfk_ms", &pfk);
@@ -1656,7 +1744,7 @@ static int report(int64_t start_time, int64_t end_time)
 	fflush(o);
 	free(ttfp);
 	free(ttfk);
-	return judged > 0 && streaming == judged && lost == 0 ? 0 : 1;
+	return started > 0 && streaming == judged && lost == 0 ? 0 : 1;
 }
 
 /* ---------------------------------------------------------------- set-up */
@@ -1674,7 +1762,8 @@ static void usage(FILE *f)
 		"  -q                no human summary on stderr\n"
 		"  --stall K:A:F     viewer K (from 0) stops reading A s into its play, for F s;\n"
 		"                    it is reported apart and left out of the other totals\n"
-		"exit status: 0 every (other) viewer streamed with no loss, 1 otherwise, 2 usage\n");
+		"exit status: 0 every (other) viewer streamed with no loss, 1 otherwise, 2 usage\n"
+		"environment: RTSPBENCH_DEBUG=1 logs every sequence gap, and why a viewer did not stream\n");
 }
 
 static bool parse_double(const char *s, double *out)
@@ -1785,23 +1874,25 @@ static int parse_args(int argc, char **argv)
 	return 0;
 }
 
-static int resolve_server(void)
+/* Returns 0, -2 for a URL that is not usable at all (a usage error), or
+ * -1 when the host does not resolve (every viewer fails; error[] says why). */
+static int resolve_server(char *error, size_t error_len)
 {
 	if (strlen(opt.url) > MAX_URL) {
 		fprintf(stderr, "rtspbench: URL longer than %d bytes\n", MAX_URL);
-		return -1;
+		return -2;
 	}
 	static struct rtsp_url u;
 	if (rtsp_url_parse(opt.url, &u) < 0 || strcmp(u.scheme, "rtsp") != 0 || !u.host[0]) {
 		fprintf(stderr, "rtspbench: not an rtsp:// URL: %s\n", opt.url);
-		return -1;
+		return -2;
 	}
 	char port[16];
 	snprintf(port, sizeof port, "%d", u.port >= 0 ? u.port : 554);
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
 	int r = getaddrinfo(u.host, port, &hints, &res);
 	if (r != 0) {
-		fprintf(stderr, "rtspbench: %s: %s\n", u.host, gai_strerror(r));
+		snprintf(error, error_len, "resolving %.64s: %s", u.host, gai_strerror(r));
 		return -1;
 	}
 	memcpy(&server_addr, res->ai_addr, res->ai_addrlen);
@@ -1832,9 +1923,13 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (resolve_server() < 0)
+	char resolve_error[128] = "";
+	int resolved = resolve_server(resolve_error, sizeof resolve_error);
+	if (resolved == -2)
 		return 2;
 	raise_fd_limit();
+	const char *debug = getenv("RTSPBENCH_DEBUG");
+	debug_gaps = debug && *debug && strcmp(debug, "0") != 0;
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -1866,6 +1961,13 @@ int main(int argc, char **argv)
 	const int64_t ramp_us = opt.ramp_rate > 0 ? seconds_to_us((opt.viewers - 1) / opt.ramp_rate) : 0;
 	const int64_t hard_end = start + ramp_us + seconds_to_us(opt.seconds) + GRACE_US;
 	int next_join = 0;
+	if (resolved < 0) {
+		for (int i = 0; i < opt.viewers; i++) {
+			viewers[i].connect_time = now_us;
+			fail_viewer(&viewers[i], "%s", resolve_error);
+		}
+		next_join = opt.viewers;
+	}
 	int64_t next_tick = start;
 	struct epoll_event events[EPOLL_BATCH];
 
@@ -1921,7 +2023,7 @@ int main(int argc, char **argv)
 		if (v->state == V_DONE || v->state == V_IDLE)
 			continue;
 		if (v->state == V_TEARDOWN) {
-			v->teardown_failed = true;
+			v->teardown_failed = !v->teardown_answered;
 			close_viewer(v);
 		} else {
 			if (v->state == V_PLAYING && interrupted)
