@@ -114,11 +114,12 @@ struct client *client_new(struct worker *w, int fd, const struct ipc_client *ic,
 	getsockname(fd, (struct sockaddr *)&c->local_addr, &l);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	/* A fixed send buffer (instead of the kernel's autotuning up to 4 MiB):
-	 * a viewer that stops reading is noticed within a second or so and
-	 * skipped to the live edge, and memory per viewer stays bounded. */
-	int sndbuf = CLIENT_SNDBUF;
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+	/* At most CLIENT_NOTSENT_LOWAT bytes wait unsent in the kernel: a viewer
+	 * that stops reading makes our writes fail soon, so it is noticed and
+	 * skipped to the live edge instead of being fed seconds of stale
+	 * media, while the kernel still sizes the in-flight window itself. */
+	int lowat = CLIENT_NOTSENT_LOWAT;
+	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
 	memcpy(c->in, bytes, ic->nbytes);
 	c->in_len = ic->nbytes;
 	c->last_activity_us = ev_now_us();
@@ -186,8 +187,8 @@ void client_flush(struct client *c)
 		client_close(c);
 		return;
 	}
-	if (c->session && c->session->stalled_since_us)
-		c->session->stalled_since_us = 0;
+	/* The session's stall ends when media goes out again (session.c): it
+	 * still has to see how long the stall was, to skip ahead. */
 	if (c->session && c->session->state == SESSION_PLAYING)
 		session_send(c->session);
 	client_update_events(c);

@@ -23,6 +23,7 @@
 
 #define SEND_BATCH 64
 #define LIVE_MAX_LAG_US 2000000
+#define LIVE_MAX_STALL_US 1000000
 #define SR_INTERVAL_US 5000000
 
 static int next_port_block = -1;
@@ -126,14 +127,16 @@ static void session_eos(struct session *s, int track)
 	log_msg(LOG_INFO, NULL, s->peer, "session %s: end of stream, RTCP BYE sent on track %d", s->id, track);
 }
 
-/* Live: a viewer too far behind jumps to the latest key frame. */
+/* Live: a viewer too far behind, or whose socket took nothing for a
+ * while, jumps to the latest key frame. */
 static void session_maybe_skip(struct session *s, struct ring *r)
 {
 	if (!media_is_live(s->media))
 		return;
 	struct ring_slot slot;
 	const uint8_t *d;
-	bool behind = ring_lagging(r, s->cursor);
+	bool behind = ring_lagging(r, s->cursor) ||
+		      (s->stalled_since_us && ev_now_us() - s->stalled_since_us > LIVE_MAX_STALL_US);
 	if (!behind && ring_peek(r, s->cursor, &slot, &d) == 0)
 		behind = ev_now_us() - slot.time_us > LIVE_MAX_LAG_US;
 	else if (!behind && ring_peek(r, s->cursor, &slot, &d) == -ESTALE)

@@ -29,7 +29,7 @@
 #define CLIENT_BUF_START 2048
 #define RTSP_IN_LIMIT   (8192 + 65536 + 16)
 #define CLIENT_OUT_CAP  (256 * 1024)   /* responses + at most one partial packet */
-#define CLIENT_SNDBUF   (256 * 1024)   /* the kernel doubles it */
+#define CLIENT_NOTSENT_LOWAT (128 * 1024)
 #define SESSION_ID_LEN  16
 #define SESSION_PORTS   8              /* video, audio, metadata, back channel: RTP + RTCP */
 

@@ -1,0 +1,1201 @@
+#!/usr/bin/python3
+"""bench.py: the fan-out benchmark, rtspd against gst-rtsp-server.
+
+Run through tests/bench/run.sh (`make bench`), which makes the media file
+first. Environment:
+
+  RTSPD_BIN      rtspd to measure (default build/rtspd: the optimized build)
+  RTSPBENCH_BIN  the load client (default build/rtspbench)
+  BENCH_SECONDS  how long each viewer plays (default 30)
+  BENCH_TCP      viewer counts over TCP interleaved (default "10 100 500 1000 2000";
+                 set and empty: none)
+  BENCH_UDP      viewer counts over UDP (default "100 500 1000"; set and empty: none)
+  BENCH_RAMP     joins per second (default 100), for both servers
+  BENCH_MULTI    the multi-stream case, STREAMSxVIEWERS (default "50x10"; "0" skips it)
+  BENCH_MULTI_SINGLE  its single-stream counterpart, viewers of one stream
+                 (default: STREAMS x VIEWERS, i.e. 500)
+  BENCH_SMOKE=1  10 viewers for 3 s, TCP and UDP, each server once, and a
+                 3x3 multi-stream round; a 2 s file, so both servers loop
+                 during the run. Well under a minute; `make check` runs it.
+  BENCH_OUT      the report (default docs/PERFORMANCE.md; in smoke mode a
+                 temporary file, never the docs)
+  BENCH_JSON     also write every measurement as JSON to this file
+                 (default build/bench/results.json; none in smoke mode)
+  BENCH_MEDIA    the bench file (run.sh sets it)
+  BENCH_KEEP=1   keep the work directory (configs, server logs)
+
+Method, per server, transport and viewer count: a fresh server (its own
+ports and config), one warm-up viewer so the stream is running (rtspd's
+worker started, gst's shared media played once), 3 s idle to measure the
+server's CPU and RSS with the stream and no viewer; then rtspbench with N
+viewers joining at BENCH_RAMP per second, each playing BENCH_SECONDS. The
+measuring window runs from just before rtspbench starts to just after it
+exits (joins, playing, TEARDOWNs). Server CPU is utime+stime of the whole
+process tree (master and workers, read from /proc/PID/stat at both ends of
+the window; a process born in the window counts from zero, one that exited
+and was reaped counts through its parent's cutime+cstime). RSS is the sum
+of VmRSS over the tree, sampled every 0.25 s; the peak is reported.
+
+Exit status: 0 when every planned run was measured; 1 when the harness or
+rtspd had a problem (a server did not start, rtspd crashed, hung or left a
+process behind, a sanitizer report, a run had to be killed), or, in smoke
+mode, when rtspd did not stream to every viewer without loss. gst's
+failures to sustain a load are results, reported, not errors.
+"""
+
+import ctypes
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+PYTHON = "/usr/bin/python3"
+GST_SERVER = os.path.join(HERE, "gst_server.py")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|"
+                          r"SUMMARY: (Address|Undefined|Leak)")
+SERVERS = ("rtspd", "gst")
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def env_str(name, default):
+    v = os.environ.get(name)
+    return default if v is None or v.strip() == "" else v.strip()
+
+
+def env_int(name, default, lo=1):
+    v = env_str(name, None)
+    if v is None:
+        return default
+    try:
+        n = int(v)
+    except ValueError:
+        raise SystemExit("bench: %s=%r is not a whole number" % (name, v))
+    if n < lo:
+        raise SystemExit("bench: %s=%d is below %d" % (name, n, lo))
+    return n
+
+
+def env_counts(name, default):
+    """A list of viewer counts; set but empty means none."""
+    v = os.environ.get(name)
+    if v is None:
+        v = default
+    out = []
+    for w in v.replace(",", " ").split():
+        try:
+            n = int(w)
+        except ValueError:
+            raise SystemExit("bench: %s: %r is not a viewer count" % (name, w))
+        if n < 1:
+            raise SystemExit("bench: %s: viewer counts start at 1" % name)
+        out.append(n)
+    return out
+
+
+def resolve(path):
+    return path if os.path.isabs(path) else os.path.abspath(path)
+
+
+class Settings:
+    def __init__(self):
+        self.smoke = env_str("BENCH_SMOKE", "0") == "1"
+        self.rtspd = resolve(env_str("RTSPD_BIN", os.path.join(REPO, "build", "rtspd")))
+        self.rtspbench = resolve(env_str("RTSPBENCH_BIN", os.path.join(REPO, "build", "rtspbench")))
+        self.media = env_str("BENCH_MEDIA", None)
+        self.ramp = float(env_int("BENCH_RAMP", 100))
+        self.keep = env_str("BENCH_KEEP", "0") == "1"
+        if self.smoke:
+            self.seconds = 3
+            self.tcp = [10]
+            self.udp = [10]
+            self.multi = (3, 3)
+            self.multi_single = 0          # the single-stream rows cover that path
+            self.warm_seconds = 0.5
+            self.settle_seconds = 0.2
+            self.idle_seconds = 0.5
+            self.out = env_str("BENCH_OUT", None)
+            self.json = env_str("BENCH_JSON", None)
+        else:
+            self.seconds = env_int("BENCH_SECONDS", 30)
+            self.tcp = env_counts("BENCH_TCP", "10 100 500 1000 2000")
+            self.udp = env_counts("BENCH_UDP", "100 500 1000")
+            m = env_str("BENCH_MULTI", "50x10")
+            if m in ("0", "no", "off"):
+                self.multi = None
+            else:
+                mm = re.fullmatch(r"(\d+)x(\d+)", m)
+                if not mm or int(mm.group(1)) < 1 or int(mm.group(2)) < 1:
+                    raise SystemExit("bench: BENCH_MULTI=%r: want STREAMSxVIEWERS, e.g. 50x10" % m)
+                self.multi = (int(mm.group(1)), int(mm.group(2)))
+            self.multi_single = env_int("BENCH_MULTI_SINGLE",
+                                        self.multi[0] * self.multi[1] if self.multi else 0, lo=0)
+            self.warm_seconds = 2
+            self.settle_seconds = 0.5
+            self.idle_seconds = 3.0
+            self.out = env_str("BENCH_OUT", os.path.join(REPO, "docs", "PERFORMANCE.md"))
+            self.json = env_str("BENCH_JSON", os.path.join(REPO, "build", "bench", "results.json"))
+        if self.out:
+            self.out = resolve(self.out)
+        if self.json:
+            self.json = resolve(self.json)
+
+
+# ---------------------------------------------------------------- /proc
+
+def children_of(pid):
+    kids = set()
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return kids
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                kids.update(int(x) for x in f.read().split())
+        except OSError:
+            pass
+    return kids
+
+
+def tree(pid):
+    """pid and all its live descendants."""
+    out, todo, seen = [], [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        out.append(p)
+        todo.extend(children_of(p))
+    return out
+
+
+def stat_fields(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def proc_cpu_ticks(pid, with_children=False):
+    """utime+stime (+cutime+cstime: reaped children) in clock ticks."""
+    f = stat_fields(pid)
+    if f is None:
+        return 0
+    # after the ")" : state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
+    t = int(f[11]) + int(f[12])
+    if with_children:
+        t += int(f[13]) + int(f[14])
+    return t
+
+
+def tree_cpu_ms(pid):
+    """CPU of pid's tree, in ms: every live member's own time plus what the
+    root reaped (a worker that exited within the window still counts)."""
+    total = 0
+    for p in tree(pid):
+        total += proc_cpu_ticks(p, with_children=(p == pid))
+    return total * 1000.0 / CLK_TCK
+
+
+def rss_kib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_kib(pid):
+    return sum(rss_kib(p) for p in tree(pid))
+
+
+def machine_ticks():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v[:8]), idle
+
+
+def alive(pid):
+    f = stat_fields(pid)
+    return f is not None and f[0] not in ("Z", "X")
+
+
+# ---------------------------------------------------------------- processes
+
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
+def _server_preexec():
+    # The server dies with the runner, even if the runner is SIGKILLed
+    # (rtspd's workers follow their master the same way).
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+LIVE = set()            # every Popen this runner started and has not reaped
+LIVE_LOCK = threading.Lock()
+
+
+def track(p):
+    with LIVE_LOCK:
+        LIVE.add(p)
+    return p
+
+
+def untrack(p):
+    with LIVE_LOCK:
+        LIVE.discard(p)
+
+
+def kill_all():
+    """Stop everything still running that this runner started: its own
+    process groups (one per server and per client), TERM then KILL."""
+    with LIVE_LOCK:
+        procs = list(LIVE)
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except OSError:
+                pass
+    deadline = time.monotonic() + 5
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)     # the group: workers too
+        except OSError:
+            pass
+        try:
+            p.wait(2)
+        except subprocess.TimeoutExpired:
+            pass
+        untrack(p)
+
+
+def free_tcp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def free_udp_base(span=64):
+    """A base (multiple of 8) below the ephemeral range whose first `span`
+    ports are free; rtspd skips busy blocks above it by itself."""
+    for _ in range(200):
+        base = random.randrange(10000, 24000, 8)
+        socks = []
+        try:
+            for p in range(base, base + span):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("0.0.0.0", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free UDP port range")
+
+
+class HarnessError(Exception):
+    pass
+
+
+class Server:
+    """One server process (rtspd or gst_server.py) in a process group of its own."""
+
+    def __init__(self, kind, settings, workdir, media_dir, media_file, streams=1):
+        self.kind = kind
+        self.s = settings
+        self.dir = tempfile.mkdtemp(prefix=kind + "-", dir=workdir)
+        self.media_dir = media_dir
+        self.media_file = media_file
+        self.streams = streams
+        self.port = free_tcp_port()
+        self.log_path = os.path.join(self.dir, "server.log")
+        self.proc = None
+        self.pids_seen = set()
+        self.stop_info = {}
+
+    def urls(self, names=None):
+        if self.kind == "rtspd":
+            if names is None:
+                names = [os.path.basename(self.media_file)]
+            return ["rtsp://127.0.0.1:%d/%s" % (self.port, n) for n in names]
+        if self.streams == 1:
+            return ["rtsp://127.0.0.1:%d/bench" % self.port]
+        w = len(str(self.streams - 1))
+        return ["rtsp://127.0.0.1:%d/bench%0*d" % (self.port, w, i) for i in range(self.streams)]
+
+    def start(self, timeout=20.0):
+        env = dict(os.environ)
+        if self.kind == "rtspd":
+            cfg = os.path.join(self.dir, "rtspserver.cfg")
+            nodes = [
+                ("serverip", ""),
+                ("rtsp_port", self.port),
+                ("udp_base_port", free_udp_base()),
+                ("loop_nums", -1),
+                ("log_enable", 1),
+                ("log_level", 3),
+                ("media_dir", self.media_dir),
+                ("file_mode", "live"),
+                ("control_socket", os.path.join(self.dir, "ctl.sock")),
+                ("session_timeout", 60),
+                ("worker_idle_timeout", 3600),
+                ("max_sessions", 100000),
+            ]
+            with open(cfg, "w") as f:
+                f.write('<?xml version="1.0" encoding="UTF-8"?>\n<config>\n')
+                for k, v in nodes:
+                    f.write("  <%s>%s</%s>\n" % (k, v, k))
+                f.write("</config>\n")
+            cmd = [self.s.rtspd, "-c", cfg]
+            env.setdefault("ASAN_OPTIONS", "detect_leaks=1:quarantine_size_mb=16:malloc_context_size=20")
+            env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        else:
+            cmd = [PYTHON, GST_SERVER, str(self.port), self.media_file]
+            if self.streams > 1:
+                cmd += ["--streams", str(self.streams)]
+        self.log = open(self.log_path, "ab")
+        self.proc = track(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
+                                           stderr=subprocess.STDOUT, cwd=self.dir, env=env,
+                                           start_new_session=True, preexec_fn=_server_preexec))
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise HarnessError("%s exited with %s before serving:\n%s"
+                                   % (self.kind, self.proc.returncode, self.log_tail()))
+            if self.ready():
+                return self
+            if time.monotonic() > deadline:
+                raise HarnessError("%s did not serve on port %d within %.0f s:\n%s"
+                                   % (self.kind, self.port, timeout, self.log_tail()))
+            time.sleep(0.05)
+
+    def ready(self):
+        if self.kind == "gst" and "READY " not in self.log_text():
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def members(self):
+        pids = tree(self.proc.pid) if self.alive() else []
+        self.pids_seen.update(pids)
+        return pids
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n=2000):
+        return self.log_text()[-n:]
+
+    def stop(self):
+        """SIGTERM; SIGKILL after 5 s. Records whether it had to be killed,
+        what it left behind, and sanitizer reports in its log."""
+        if self.proc is None:
+            return self.stop_info
+        self.members()
+        killed = False
+        rc = self.proc.poll()
+        if rc is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                killed = True
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                rc = self.proc.wait(5)
+        # Children go with their master; give them a moment, then kill what
+        # is left of this server's own process group.
+        deadline = time.monotonic() + 3
+        left = [p for p in self.pids_seen if p != self.proc.pid and alive(p)]
+        while left and time.monotonic() < deadline:
+            time.sleep(0.1)
+            left = [p for p in left if alive(p)]
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        untrack(self.proc)
+        self.log.close()
+        text = self.log_text()
+        m = SANITIZER_RE.search(text)
+        self.stop_info = {
+            "rc": rc,
+            "killed": killed,
+            "left": left,
+            "sanitizer": text[max(0, m.start() - 200):m.start() + 3000] if m else None,
+        }
+        self.proc = None
+        return self.stop_info
+
+
+# ---------------------------------------------------------------- load client
+
+def parse_result(out):
+    for line in reversed(out.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                return None
+    return None
+
+
+def run_clients(settings, urls, viewers, seconds, ramp, transport, logdir, tag, extra_timeout=45):
+    """One rtspbench per URL, all at once, each with `viewers` viewers
+    joining at `ramp` per second. Returns (list of results or None, notes)."""
+    procs = []
+    for i, url in enumerate(urls):
+        cmd = [settings.rtspbench, "-n", str(viewers), "-t", "%g" % seconds,
+               "-T", transport, "-q"]
+        if ramp > 0:
+            cmd += ["-r", "%g" % ramp]
+        cmd.append(url)
+        err = open(os.path.join(logdir, "%s-client%d.log" % (tag, i)), "wb")
+        p = track(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=err, start_new_session=True))
+        procs.append((p, err))
+    ramp_s = (viewers - 1) / ramp if ramp > 0 else 0
+    deadline = time.monotonic() + ramp_s + seconds + extra_timeout
+    results, notes = [], []
+    outs = [None] * len(procs)
+
+    def reader(i, p):
+        outs[i] = p.stdout.read().decode("utf-8", "replace")
+
+    readers = [threading.Thread(target=reader, args=(i, p), daemon=True)
+               for i, (p, _) in enumerate(procs)]
+    for t in readers:
+        t.start()
+    for i, (p, err) in enumerate(procs):
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            notes.append("rtspbench on %s hung: killed after %.0f s" % (urls[i], ramp_s + seconds + extra_timeout))
+            try:
+                os.killpg(p.pid, signal.SIGTERM)     # it prints its report on SIGTERM
+                p.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                p.wait(5)
+        untrack(p)
+        err.close()
+    for t in readers:
+        t.join(5)
+    for i, (p, _) in enumerate(procs):
+        r = parse_result(outs[i] or "")
+        if r is None:
+            notes.append("rtspbench on %s (exit %s) printed no result" % (urls[i], p.returncode))
+        else:
+            r["exit"] = p.returncode
+        results.append(r)
+    return results, notes
+
+
+def merge_results(results, viewers):
+    """Sum of several rtspbench results (multi-stream); percentiles: the
+    median of the medians, the largest p99."""
+    ok = [r for r in results if r]
+    out = {"viewers": viewers * len(results)}
+    for k in ("connected", "streaming", "failed", "lost", "viewers_with_loss", "packets", "bytes",
+              "cpu_seconds", "keyframe_start_ok"):
+        out[k] = sum(r.get(k, 0) or 0 for r in ok)
+    # a client that printed nothing: all its viewers count as failed
+    out["failed"] += viewers * (len(results) - len(ok))
+    out["mbps"] = sum(r.get("mbps", 0) or 0 for r in ok)
+    for key in ("ttfp_ms", "ttfk_ms"):
+        meds = [r[key]["median"] for r in ok if r.get(key) and r[key].get("median") is not None]
+        p99s = [r[key]["p99"] for r in ok if r.get(key) and r[key].get("p99") is not None]
+        out[key] = {"median": statistics.median(meds) if meds else None,
+                    "p99": max(p99s) if p99s else None}
+    errs = []
+    for r in ok:
+        for e in r.get("errors", []):
+            if e not in errs:
+                errs.append(e)
+    out["errors"] = errs
+    return out
+
+
+# ---------------------------------------------------------------- one measurement
+
+class Sampler(threading.Thread):
+    """Peak RSS of a server's tree, every 0.25 s, until stopped."""
+
+    def __init__(self, server):
+        super().__init__(daemon=True)
+        self.server = server
+        self.peak = 0
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            if self.server.alive():
+                self.server.members()
+                self.peak = max(self.peak, tree_rss_kib(self.server.pid()))
+            self.halt.wait(0.25)
+
+    def stop(self):
+        self.halt.set()
+        self.join(5)
+        return self.peak
+
+
+def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, media_file,
+            names=None, label=None):
+    """Start a fresh server, warm it up, measure idle, run the load, stop it.
+    Returns a row (dict)."""
+    n_total = streams * per_stream
+    row = {"server": kind, "transport": transport, "streams": streams, "per_stream": per_stream,
+           "n": n_total, "label": label or ("%s %s %d" % (kind, transport, n_total)),
+           "notes": [], "harness_errors": []}
+    server = Server(kind, settings, workdir, media_dir, media_file, streams=streams)
+    tag = "%s-%s-%dx%d" % (kind, transport, streams, per_stream)
+    try:
+        try:
+            server.start()
+        except HarnessError as e:
+            row["harness_errors"].append(str(e))
+            return row
+        urls = server.urls(names)
+        # Warm-up: one short viewer per stream, so the broadcast is running.
+        warm, wnotes = run_clients(settings, urls, 1, settings.warm_seconds, 0, "tcp",
+                                   server.dir, tag + "-warmup", extra_timeout=30)
+        bad = [u for u, r in zip(urls, warm) if not r or r.get("streaming") != 1]
+        if bad or wnotes:
+            row["notes"].append("warm-up viewer failed on %d of %d streams" % (len(bad), len(urls)))
+            row["notes"] += wnotes
+        # Idle: the stream running, no viewer.
+        time.sleep(settings.settle_seconds)
+        server.members()
+        c0, w0 = tree_cpu_ms(server.pid()), time.monotonic()
+        rss_samples = []
+        t_end = w0 + settings.idle_seconds
+        while time.monotonic() < t_end:
+            rss_samples.append(tree_rss_kib(server.pid()))
+            time.sleep(0.25)
+        c1, w1 = tree_cpu_ms(server.pid()), time.monotonic()
+        row["idle_cpu_pct"] = 100.0 * (c1 - c0) / ((w1 - w0) * 1000.0)
+        row["rss_idle_kib"] = max(rss_samples) if rss_samples else tree_rss_kib(server.pid())
+        row["processes"] = len(server.members())
+        if not server.alive():
+            row["harness_errors"].append("%s died before the load:\n%s" % (kind, server.log_tail()))
+            return row
+
+        # The load.
+        ramp = settings.ramp / len(urls)
+        sampler = Sampler(server)
+        sampler.start()
+        m0 = machine_ticks()
+        cpu0, t0 = tree_cpu_ms(server.pid()), time.monotonic()
+        results, cnotes = run_clients(settings, urls, per_stream, settings.seconds, ramp,
+                                      transport, server.dir, tag)
+        t1 = time.monotonic()
+        server_alive = server.alive()
+        cpu1 = tree_cpu_ms(server.pid()) if server_alive else None
+        m1 = machine_ticks()
+        row["rss_peak_kib"] = sampler.stop()
+        row["notes"] += cnotes
+        if any("hung" in x for x in cnotes):
+            row["harness_errors"] += [x for x in cnotes if "hung" in x]
+        if not server_alive:
+            row["harness_errors"].append("%s died during the run (exit %s):\n%s"
+                                         % (kind, server.proc.returncode, server.log_tail()))
+        r = results[0] if len(results) == 1 else merge_results(results, per_stream)
+        if r is None:
+            r = {"viewers": n_total, "streaming": 0, "failed": n_total, "errors": []}
+        row["result"] = r
+        row["window_s"] = t1 - t0
+        row["streaming"] = r.get("streaming", 0)
+        row["failed"] = r.get("failed", n_total)
+        row["lost"] = r.get("lost", 0)
+        row["viewers_with_loss"] = r.get("viewers_with_loss", 0)
+        row["ttfk_median"] = (r.get("ttfk_ms") or {}).get("median")
+        row["ttfk_p99"] = (r.get("ttfk_ms") or {}).get("p99")
+        row["ttfp_median"] = (r.get("ttfp_ms") or {}).get("median")
+        row["mbps"] = r.get("mbps")
+        row["errors"] = r.get("errors", [])
+        row["client_cpu_s"] = r.get("cpu_seconds")
+        busy = (m1[0] - m0[0]) - (m1[1] - m0[1])
+        row["machine_busy_pct"] = 100.0 * busy / (m1[0] - m0[0]) if m1[0] > m0[0] else None
+        if cpu1 is not None:
+            row["cpu_ms"] = cpu1 - cpu0
+            row["cpu_pct"] = 100.0 * row["cpu_ms"] / (row["window_s"] * 1000.0)
+            vs = row["streaming"] * settings.seconds
+            row["cpu_per_vs"] = row["cpu_ms"] / vs if vs > 0 else None
+        if row.get("rss_peak_kib") and row.get("rss_idle_kib") is not None:
+            row["kib_per_viewer"] = (row["rss_peak_kib"] - row["rss_idle_kib"]) / n_total
+        row["sustained"] = (row["streaming"] == n_total and row["failed"] == 0
+                            and row["lost"] == 0 and not row["harness_errors"])
+        if kind == "gst":
+            over = server.log_text().count("overrun:")
+            if over:
+                row["notes"].append("gst_server.py logged %d source overruns (the media pipeline "
+                                    "fell more than 2 s behind and frames were dropped before "
+                                    "packetizing)" % over)
+        return row
+    finally:
+        info = server.stop()
+        if info:
+            row["stop"] = {"rc": info.get("rc"), "killed": info.get("killed"), "left": info.get("left")}
+            if info.get("killed"):
+                (row["harness_errors"] if kind == "rtspd" else row["notes"]).append(
+                    "%s did not exit within 5 s of SIGTERM (killed)" % kind)
+            if info.get("left"):
+                row["harness_errors"].append("%s left processes behind: %s" % (kind, info["left"]))
+            if info.get("sanitizer"):
+                row["harness_errors"].append("sanitizer report in the %s log:\n%s" % (kind, info["sanitizer"]))
+        row["log_dir"] = server.dir
+
+
+# ---------------------------------------------------------------- report
+
+def fmt(v, spec="%.0f", none="-"):
+    if v is None:
+        return none
+    return spec % v
+
+
+def ratio_for(rows, transport, n):
+    a = [r for r in rows if r["server"] == "rtspd" and r["transport"] == transport and r["n"] == n
+         and r.get("streams", 1) == 1]
+    b = [r for r in rows if r["server"] == "gst" and r["transport"] == transport and r["n"] == n
+         and r.get("streams", 1) == 1]
+    if not a or not b:
+        return None
+    a, b = a[0], b[0]
+    if a.get("sustained") and b.get("sustained") and a.get("cpu_per_vs") and b.get("cpu_per_vs"):
+        return a["cpu_per_vs"] / b["cpu_per_vs"]
+    return None
+
+
+COLUMNS = [
+    ("server", "server", lambda r: r["server"]),
+    ("tr", "transport", lambda r: r["transport"].upper()),
+    ("N", "viewers", lambda r: str(r["n"]) if r.get("streams", 1) == 1
+     else "%dx%d" % (r["streams"], r["per_stream"])),
+    ("streaming", "streaming", lambda r: fmt(r.get("streaming"), "%d")),
+    ("failed", "failed", lambda r: fmt(r.get("failed"), "%d")),
+    ("lost", "lost packets", lambda r: fmt(r.get("lost"), "%d")),
+    ("w/loss", "viewers with loss", lambda r: fmt(r.get("viewers_with_loss"), "%d")),
+    ("ttfk med", "ttfk median ms", lambda r: fmt(r.get("ttfk_median"))),
+    ("ttfk p99", "ttfk p99 ms", lambda r: fmt(r.get("ttfk_p99"))),
+    ("srv CPU%", "server CPU % of one core", lambda r: fmt(r.get("cpu_pct"))),
+    ("ms/v-s", "server CPU ms per viewer-second", lambda r: fmt(r.get("cpu_per_vs"), "%.3f")),
+    ("RSS MiB", "server RSS MiB (peak)", lambda r: fmt(r["rss_peak_kib"] / 1024.0 if r.get("rss_peak_kib") else None, "%.1f")),
+    ("KiB/v", "KiB per added viewer", lambda r: fmt(r.get("kib_per_viewer"), "%.1f")),
+    ("client CPU%", "load client CPU %", lambda r: fmt(100.0 * r["client_cpu_s"] / r["window_s"]
+                                                         if r.get("client_cpu_s") is not None and r.get("window_s") else None)),
+    ("busy%", "machine busy % (2 cores = 100)" , lambda r: fmt(r.get("machine_busy_pct"))),
+]
+
+
+def row_cells(r, rows):
+    cells = [f(r) for _, _, f in COLUMNS]
+    ratio = ratio_for(rows, r["transport"], r["n"]) if r["server"] == "rtspd" and r.get("streams", 1) == 1 else None
+    cells.append(fmt(ratio, "%.2f"))
+    status = "ok" if r.get("sustained") else ("ERROR" if r.get("harness_errors") else "NOT SUSTAINED")
+    cells.append(status)
+    return cells
+
+
+def text_table(rows):
+    heads = [h for h, _, _ in COLUMNS] + ["rtspd/gst", "status"]
+    data = [row_cells(r, rows) for r in rows]
+    widths = [max(len(h), *(len(d[i]) for d in data)) if data else len(h) for i, h in enumerate(heads)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(heads, widths))]
+    for d in data:
+        lines.append("  ".join(c.rjust(w) for c, w in zip(d, widths)))
+    return "\n".join(lines)
+
+
+def md_table(rows):
+    heads = [m for _, m, _ in COLUMNS] + ["CPU rtspd/gst", "result"]
+    out = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for r in rows:
+        out.append("| " + " | ".join(row_cells(r, rows)) + " |")
+    return "\n".join(out)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def mem_total():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return "%.1f GiB" % (int(line.split()[1]) / 1048576.0)
+    except OSError:
+        pass
+    return "unknown"
+
+
+def cmd_output(cmd, timeout=20):
+    try:
+        return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=timeout, check=False).stdout.decode("utf-8", "replace").strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def media_description(path):
+    out = cmd_output(["ffprobe", "-v", "error", "-show_entries",
+                      "stream=codec_type,codec_name,profile,width,height,r_frame_rate,bit_rate,"
+                      "sample_rate,channels:format=duration,bit_rate", "-of", "json", path])
+    try:
+        info = json.loads(out)
+    except ValueError:
+        return os.path.basename(path)
+    parts = []
+    for s in info.get("streams", []):
+        if s.get("codec_type") == "video":
+            parts.append("%s %s %sx%s at %s fps, %.0f kbit/s" % (
+                s.get("codec_name", "?").upper(), s.get("profile", ""), s.get("width"), s.get("height"),
+                s.get("r_frame_rate", "?").replace("/1", ""), int(s.get("bit_rate", 0)) / 1000.0))
+        elif s.get("codec_type") == "audio":
+            parts.append("%s %s %s Hz %s ch, %.0f kbit/s" % (
+                s.get("codec_name", "?").upper(), s.get("profile", ""), s.get("sample_rate"),
+                s.get("channels"), int(s.get("bit_rate", 0)) / 1000.0))
+    dur = float(info.get("format", {}).get("duration", 0))
+    return "%s: %s; %.0f s, looped" % (os.path.basename(path), "; ".join(parts), dur)
+
+
+def versions(settings):
+    v = {}
+    v["rtspd"] = cmd_output([settings.rtspd, "--version"]).splitlines()[:1]
+    v["gst"] = cmd_output(["gst-launch-1.0", "--version"]).splitlines()[1:2]
+    v["ffmpeg"] = cmd_output(["ffmpeg", "-version"]).splitlines()[:1]
+    return {k: (x[0] if x else "unknown") for k, x in v.items()}
+
+
+def findings(settings, rows, multi_rows):
+    """Sentences about the numbers."""
+    out = []
+    for tr in ("tcp", "udp"):
+        counts = sorted({r["n"] for r in rows if r["transport"] == tr})
+        if not counts:
+            continue
+        for kind in SERVERS:
+            mine = [r for r in rows if r["transport"] == tr and r["server"] == kind]
+            ok = [r["n"] for r in mine if r.get("sustained")]
+            bad = [r for r in mine if not r.get("sustained")]
+            name = "rtspd" if kind == "rtspd" else "gst-rtsp-server"
+            if not bad:
+                out.append("Over %s, %s sustained every load tried, up to %d viewers (all streaming, no loss)."
+                           % (tr.upper(), name, max(counts)))
+            else:
+                first = min(bad, key=lambda r: r["n"])
+                how = []
+                if first.get("harness_errors"):
+                    how.append("the run failed: " + first["harness_errors"][0].splitlines()[0])
+                if first.get("failed"):
+                    how.append("%d of %d viewers failed" % (first["failed"], first["n"]))
+                if first.get("lost"):
+                    how.append("%d packets lost by %d viewers" % (first["lost"], first.get("viewers_with_loss", 0)))
+                if first.get("streaming") is not None and first.get("streaming") < first["n"] and not first.get("failed"):
+                    how.append("%d of %d streaming" % (first["streaming"], first["n"]))
+                if first.get("errors"):
+                    how.append("first error: %s" % first["errors"][0])
+                sustained_txt = ("it sustained %s" % ", ".join(str(x) for x in ok)) if ok else "it sustained none of the loads"
+                out.append("Over %s, %s stopped sustaining the load at %d viewers (%s); %s."
+                           % (tr.upper(), name, first["n"], "; ".join(how) or "see the table", sustained_txt))
+        ratios = [(n, ratio_for(rows, tr, n)) for n in counts]
+        ratios = [(n, x) for n, x in ratios if x is not None]
+        if ratios:
+            out.append("Over %s, where both sustained the load, rtspd needed %s gst-rtsp-server's CPU per viewer-second (%s)."
+                       % (tr.upper(),
+                          ("%.2f times" % ratios[0][1]) if len(ratios) == 1 else
+                          "%.2f to %.2f times" % (min(x for _, x in ratios), max(x for _, x in ratios)),
+                          ", ".join("N=%d: %.2f" % (n, x) for n, x in ratios)))
+        else:
+            out.append("Over %s there is no load both servers sustained, so no CPU ratio." % tr.upper())
+    # memory
+    for kind in SERVERS:
+        kv = [r["kib_per_viewer"] for r in rows if r["server"] == kind and r.get("kib_per_viewer") is not None
+              and r["n"] >= 100 and r.get("sustained")]
+        if kv:
+            out.append("%s's memory grew by %.0f to %.0f KiB per added viewer (sustained loads of 100 viewers or more)."
+                       % ("rtspd" if kind == "rtspd" else "gst-rtsp-server", min(kv), max(kv)))
+    # time to first key frame
+    for kind in SERVERS:
+        t = [r["ttfk_median"] for r in rows if r["server"] == kind and r.get("ttfk_median") is not None]
+        if t:
+            out.append("Median time from connect to the first key frame, %s: %.0f to %.0f ms."
+                       % ("rtspd" if kind == "rtspd" else "gst-rtsp-server", min(t), max(t)))
+    # saturation
+    sat = [r for r in rows if (r.get("machine_busy_pct") or 0) >= 90]
+    if sat:
+        out.append("The machine (server and load client together) was saturated (>= 90%% busy) in: %s; "
+                   "there the load client competes with the server for the CPU, and a failure may be the client's."
+                   % ", ".join("%s %s %d" % (r["server"], r["transport"].upper(), r["n"]) for r in sat))
+    # multi-stream
+    if multi_rows:
+        for kind in SERVERS:
+            m = [r for r in multi_rows if r["server"] == kind and r.get("streams", 1) > 1]
+            s1 = [r for r in multi_rows if r["server"] == kind and r.get("streams", 1) == 1]
+            if not m:
+                continue
+            m = m[0]
+            name = "rtspd" if kind == "rtspd" else "gst-rtsp-server"
+            txt = "%s, %d streams x %d viewers: %s ms CPU per viewer-second%s" % (
+                name, m["streams"], m["per_stream"], fmt(m.get("cpu_per_vs"), "%.3f"),
+                "" if m.get("sustained") else " (NOT sustained: %s streaming, %s failed, %s lost)" % (
+                    fmt(m.get("streaming"), "%d"), fmt(m.get("failed"), "%d"), fmt(m.get("lost"), "%d")))
+            if s1:
+                s1 = s1[0]
+                txt += "; %d viewers of one stream: %s%s" % (
+                    s1["n"], fmt(s1.get("cpu_per_vs"), "%.3f"),
+                    "" if s1.get("sustained") else " (NOT sustained)")
+                if m.get("cpu_per_vs") and s1.get("cpu_per_vs"):
+                    txt += "; many streams cost %.2f times as much per viewer-second" % (m["cpu_per_vs"] / s1["cpu_per_vs"])
+            out.append(txt + ".")
+    return out
+
+
+def write_report(settings, rows, multi_rows, started, finished, media_file, path):
+    vers = versions(settings)
+    git = cmd_output(["git", "-C", REPO, "describe", "--always", "--dirty"]) or "unknown"
+    lines = []
+    lines.append("# Performance: rtspd and gst-rtsp-server, fan-out on loopback")
+    lines.append("")
+    lines.append("<!-- Generated by `make bench` (tests/bench/run.sh); it will be overwritten. -->")
+    lines.append("_This file is generated by `make bench` and will be overwritten; "
+                 "edit tests/bench/bench.py instead._")
+    lines.append("")
+    if settings.smoke:
+        lines.append("**Smoke run (BENCH_SMOKE=1): tiny loads, possibly a sanitizer build; "
+                     "these numbers mean nothing.**")
+        lines.append("")
+    lines.append("## Set-up")
+    lines.append("")
+    lines.append("- Date: %s to %s (UTC)" % (started.strftime("%Y-%m-%d %H:%M"), finished.strftime("%H:%M")))
+    lines.append("- Commit: `%s`" % git)
+    lines.append("- Machine: %s, %d cores, %s RAM, Linux %s" % (cpu_model(), os.cpu_count() or 0,
+                                                                 mem_total(), platform.release()))
+    lines.append("- rtspd: `%s` (%s)" % (os.path.relpath(settings.rtspd, REPO), vers["rtspd"]))
+    lines.append("- gst-rtsp-server: %s, through tests/bench/gst_server.py" % vers["gst"])
+    lines.append("- Load client: `%s` on the same machine; %s" % (os.path.relpath(settings.rtspbench, REPO), vers["ffmpeg"]))
+    lines.append("- Media: %s (tests/bench/make-bench-media.sh: libx264 CBR 2000k, maxrate 2000k, "
+                 "bufsize 1000k, key frame every second, no B-frames; AAC-LC 128k)" % media_description(media_file))
+    lines.append("- Each viewer plays %g s; viewers join at %g per second; %s"
+                 % (settings.seconds, settings.ramp,
+                    "smoke mode" if settings.smoke else "TCP: %s, UDP: %s" % (
+                        " ".join(map(str, settings.tcp)), " ".join(map(str, settings.udp)))))
+    lines.append("")
+    lines.append("## Method")
+    lines.append("")
+    lines.append(
+        "Both servers serve the same file as one looping live broadcast that every viewer shares, "
+        "passing the H.264 and AAC frames through (no transcoding): rtspd with `<file_mode>live</file_mode>` "
+        "(one worker process per stream), gst-rtsp-server with a shared media factory "
+        "(`appsrc ! h264parse ! rtph264pay`, `appsrc ! aacparse ! rtpmp4gpay`) fed by one looping "
+        "`filesrc ! qtdemux` pipeline (see tests/bench/gst_server.py; its listen backlog is set to "
+        "4096 as rtspd's, everything else is gst's default).")
+    lines.append("")
+    lines.append(
+        "For every server, transport and viewer count, a fresh server is started (own ports and "
+        "config; rtspd at log level 3). One warm-up viewer plays for %g s so that the stream is running, "
+        "then the server is left idle for %g s: its CPU and RSS there are the idle figures. Then "
+        "`rtspbench -n N -t %g -r %g` runs; its viewers connect, DESCRIBE, SETUP, PLAY, play for %g s each, "
+        "TEARDOWN. The two servers are measured alternately at each step." % (
+            settings.warm_seconds, settings.idle_seconds, settings.seconds, settings.ramp, settings.seconds))
+    lines.append("")
+    lines.append("- **Server CPU**: utime + stime of the server's whole process tree (rtspd: master and "
+                 "workers; gst: one process) from /proc/PID/stat, read just before rtspbench starts and "
+                 "just after it exits, so it includes connection set-up and teardown. A process born in "
+                 "the window counts from zero; one that exited counts through its parent's cutime+cstime.")
+    lines.append("- **ms/viewer-second** = server CPU ms / (viewers streaming x %g s)." % settings.seconds)
+    lines.append("- **RSS**: sum of VmRSS over the tree, sampled every 0.25 s during the run; the peak. "
+                 "**KiB per added viewer** = (peak RSS - idle RSS) / N. Shared pages (libraries, "
+                 "rtspd's shared-memory ring) count once per process that maps them.")
+    lines.append("- **streaming / failed / lost / ttfk**: from rtspbench: a viewer is streaming when it "
+                 "played its whole time with every track flowing; lost = RTP sequence gaps; ttfk = time "
+                 "from connect() to the first packet of a key frame. rtspd starts viewers at the latest key "
+                 "frame; gst-rtsp-server starts them wherever the broadcast is, so they wait for the next one.")
+    lines.append("- **Sustained** = every viewer streaming, none failed, no packet lost.")
+    lines.append("- **load client CPU %** and **machine busy %** (all cores, /proc/stat; 100 = both "
+                 "cores busy) show how much of the machine the client took: above about 90% busy the "
+                 "server and the client compete for the CPU.")
+    lines.append("")
+    lines.append("## Results")
+    lines.append("")
+    lines.append(md_table(rows))
+    lines.append("")
+    lines.append("CPU rtspd/gst: rtspd's ms per viewer-second divided by gst-rtsp-server's, where both "
+                 "sustained that load (below 1: rtspd uses less).")
+    lines.append("")
+    if multi_rows:
+        lines.append("### Many streams against one")
+        lines.append("")
+        m = [r for r in multi_rows if r.get("streams", 1) > 1]
+        if m:
+            lines.append("%d live streams (the bench file under %d names) x %d viewers each, against %s "
+                         "viewers of one stream, over TCP, same ramp (spread over the streams)."
+                         % (m[0]["streams"], m[0]["streams"], m[0]["per_stream"],
+                            " / ".join(sorted({str(r["n"]) for r in multi_rows if r.get("streams", 1) == 1})) or "no"))
+            lines.append("")
+        lines.append(md_table(multi_rows))
+        lines.append("")
+        idle = [r for r in multi_rows if r.get("idle_cpu_pct") is not None]
+        if idle:
+            lines.append("Idle CPU with the streams running and no viewer: " + "; ".join(
+                "%s %s: %.1f%% of one core (%s process%s)" % (
+                    r["server"], ("%d streams" % r["streams"]) if r["streams"] > 1 else "1 stream",
+                    r["idle_cpu_pct"], r.get("processes", "?"), "" if r.get("processes") == 1 else "es")
+                for r in idle) + ". For gst this includes the Python feeder of each stream.")
+            lines.append("")
+    lines.append("## What the numbers say")
+    lines.append("")
+    for s in findings(settings, rows, multi_rows):
+        lines.append("- " + s)
+    lines.append("")
+    details = []
+    for r in rows + (multi_rows or []):
+        bits = []
+        if r.get("errors"):
+            bits.append("rtspbench errors: " + "; ".join(r["errors"][:4]))
+        bits += [x.splitlines()[0] for x in r.get("notes", [])]
+        bits += [x.splitlines()[0] for x in r.get("harness_errors", [])]
+        if bits:
+            details.append("- %s: %s" % (r["label"], " | ".join(bits)))
+    if details:
+        lines.append("## Failures and notes, per run")
+        lines.append("")
+        lines += details
+        lines.append("")
+    lines.append("Idle (stream running, no viewer), per run: " + "; ".join(
+        "%s: %s%% CPU, %s MiB" % (r["label"], fmt(r.get("idle_cpu_pct"), "%.1f"),
+                                  fmt(r["rss_idle_kib"] / 1024.0 if r.get("rss_idle_kib") else None, "%.1f"))
+        for r in rows) + ".")
+    lines.append("")
+    d = os.path.dirname(path)
+    if d:
+        os.makedirs(d, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines))
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- main
+
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(signum, frame):
+    # Once: the clean-up that follows (bounded: TERM, 5 s, KILL) must not
+    # be cut short by a second Ctrl-C.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted("signal %d" % signum)
+
+
+def check_tools(settings):
+    problems = []
+    for name, path in (("RTSPD_BIN", settings.rtspd), ("RTSPBENCH_BIN", settings.rtspbench)):
+        if not os.access(path, os.X_OK):
+            problems.append("%s=%s is not an executable" % (name, path))
+    if not settings.media or not os.path.isfile(settings.media):
+        problems.append("BENCH_MEDIA=%r is not a file (run through tests/bench/run.sh)" % settings.media)
+    if shutil.which("ffprobe") is None:
+        problems.append("ffprobe is not installed")
+    return problems
+
+
+def make_multi_dir(workdir, media_file, streams):
+    """The bench file under `streams` names, as relative symlinks inside one
+    directory (rtspd refuses links that leave its media_dir)."""
+    d = os.path.join(workdir, "multi-media")
+    os.makedirs(d, exist_ok=True)
+    base = os.path.basename(media_file)
+    shutil.copyfile(media_file, os.path.join(d, base))
+    names = []
+    w = len(str(streams - 1))
+    for i in range(streams):
+        n = "s%0*d.mp4" % (w, i)
+        os.symlink(base, os.path.join(d, n))
+        names.append(n)
+    return d, names
+
+
+def main():
+    settings = Settings()
+    problems = check_tools(settings)
+    if problems:
+        for p in problems:
+            log("bench: " + p)
+        return 2
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    # Thousands of sockets, for the servers this runner starts (rtspd raises its own limit).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    workdir = tempfile.mkdtemp(prefix="rtspd-bench-")
+    media_file = os.path.abspath(settings.media)
+    media_dir = os.path.dirname(media_file)
+    rows, multi_rows = [], []
+    t_start = time.monotonic()
+    rc = 0
+    try:
+        log("bench: %s; rtspd %s; rtspbench %s; media %s; work dir %s"
+            % ("SMOKE" if settings.smoke else "full", settings.rtspd, settings.rtspbench, media_file, workdir))
+        plan = [("tcp", n) for n in settings.tcp] + [("udp", n) for n in settings.udp]
+        for transport, n in plan:
+            for kind in SERVERS:
+                log("bench: %s %s N=%d ..." % (kind, transport.upper(), n))
+                row = measure(settings, kind, transport, 1, n, workdir, media_dir, media_file)
+                rows.append(row)
+                log("       " + summary_line(row))
+        if settings.multi:
+            streams, per = settings.multi
+            mdir, names = make_multi_dir(workdir, media_file, streams)
+            for kind in SERVERS:
+                log("bench: %s multi-stream %dx%d TCP ..." % (kind, streams, per))
+                row = measure(settings, kind, "tcp", streams, per, workdir, mdir,
+                              os.path.join(mdir, os.path.basename(media_file)), names=names,
+                              label="%s TCP %dx%d" % (kind, streams, per))
+                multi_rows.append(row)
+                log("       " + summary_line(row))
+                if settings.multi_single:
+                    log("bench: %s single stream %d TCP ..." % (kind, settings.multi_single))
+                    row = measure(settings, kind, "tcp", 1, settings.multi_single, workdir, media_dir,
+                                  media_file, label="%s TCP 1x%d" % (kind, settings.multi_single))
+                    multi_rows.append(row)
+                    log("       " + summary_line(row))
+    except Interrupted as e:
+        log("bench: interrupted (%s); stopping everything it started" % e)
+        kill_all()
+        rc = 130
+    except Exception:
+        kill_all()
+        raise
+    finally:
+        kill_all()
+    finished = datetime.datetime.now(datetime.timezone.utc)
+
+    all_rows = rows + multi_rows
+    log("")
+    log(text_table(rows))
+    if multi_rows:
+        log("")
+        log("multi-stream (TCP):")
+        log(text_table(multi_rows))
+    log("")
+    for s in findings(settings, rows, multi_rows):
+        log("* " + s)
+    for r in all_rows:
+        for e in r.get("harness_errors", []):
+            log("ERROR %s: %s" % (r["label"], e))
+    log("bench: %.0f s" % (time.monotonic() - t_start))
+
+    if rc == 0:
+        out = settings.out
+        if out is None:
+            fd, out = tempfile.mkstemp(prefix="rtspd-bench-smoke-", suffix=".md")
+            os.close(fd)
+        write_report(settings, rows, multi_rows, started, finished, media_file, out)
+        log("bench: report written to %s" % out)
+        if settings.json:
+            os.makedirs(os.path.dirname(settings.json), exist_ok=True)
+            with open(settings.json, "w") as f:
+                json.dump({"smoke": settings.smoke, "seconds": settings.seconds, "ramp": settings.ramp,
+                           "media": media_file, "rows": rows, "multi": multi_rows,
+                           "started": started.isoformat(), "finished": finished.isoformat()},
+                          f, indent=1, default=str)
+            log("bench: measurements written to %s" % settings.json)
+        errors = [r for r in all_rows if r.get("harness_errors")]
+        if errors:
+            rc = 1
+        if settings.smoke and any(r["server"] == "rtspd" and not r.get("sustained") for r in all_rows):
+            log("bench: smoke: rtspd did not stream to every viewer without loss")
+            rc = 1
+    unsustained = any(not r.get("sustained") for r in all_rows)
+    if settings.keep or rc not in (0, 130) or (unsustained and not settings.smoke):
+        log("bench: server configs and logs kept in %s" % workdir)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return rc
+
+
+def summary_line(r):
+    if r.get("harness_errors") and r.get("streaming") is None:
+        return "ERROR: " + r["harness_errors"][0].splitlines()[0]
+    return ("%s/%d streaming, %s failed, %s lost (%s viewers), ttfk median %s ms p99 %s, "
+            "server CPU %s%% = %s ms/viewer-s, RSS %s MiB (idle %s), client CPU %s s%s" % (
+                fmt(r.get("streaming"), "%d"), r["n"], fmt(r.get("failed"), "%d"), fmt(r.get("lost"), "%d"),
+                fmt(r.get("viewers_with_loss"), "%d"), fmt(r.get("ttfk_median")), fmt(r.get("ttfk_p99")),
+                fmt(r.get("cpu_pct")), fmt(r.get("cpu_per_vs"), "%.3f"),
+                fmt(r["rss_peak_kib"] / 1024.0 if r.get("rss_peak_kib") else None, "%.1f"),
+                fmt(r["rss_idle_kib"] / 1024.0 if r.get("rss_idle_kib") else None, "%.1f"),
+                fmt(r.get("client_cpu_s"), "%.1f"),
+                "" if not r.get("harness_errors") else "; ERROR: " + r["harness_errors"][0].splitlines()[0]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,389 @@
+#!/usr/bin/python3
+"""gst_server.py PORT FILE [--streams K] [--backlog N] [--address ADDR]
+
+gst-rtsp-server serving FILE (an mp4 with H.264 video and AAC audio) at
+rtsp://ADDR:PORT/bench as one shared live broadcast that loops forever:
+the reference rtspd is benchmarked against (tests/bench/bench.py). With
+--streams K > 1, K independent broadcasts of the same file, at /bench0 ...
+/bench<K-1> (zero-padded to the width of K-1), each with its own feeder and
+media, as rtspd runs one worker per stream.
+
+What it runs, and why:
+
+- A feeder pipeline, `filesrc ! qtdemux`, with one appsink per track
+  (sync=true, so it runs in real time). It loops the file with segment
+  seeks: a non-flushing SEGMENT seek back to 0 on every SEGMENT_DONE, so the
+  running time goes on growing across loops, with no flush, no re-preroll
+  and no gap. (multifilesrc loop=true ! qtdemux does not loop mp4 cleanly,
+  and a flushing seek on EOS restarts the running time.)
+- One shared media (factory.set_shared(True)) whose pipeline is
+      appsrc ! h264parse ! rtph264pay pt=96 config-interval=-1
+      appsrc ! aacparse ! rtpmp4gpay pt=97
+  with live appsrcs that the feeder pushes every demuxed frame into (the
+  same GstMemory, no copy, no transcoding), stamped with the feeder's
+  running time moved onto the media pipeline's clock. Passthrough, like
+  rtspd: the file's H.264 and AAC frames are packetized as they are.
+- The media is constructed and prepared once at start-up and held by this
+  process, so the broadcast runs from the start, with or without viewers,
+  and every viewer joins the same stream (as rtspd's live file mode does).
+  gst-rtsp-server keeps a live media's streams blocked until its first
+  PLAY, so frames only flow to the payloaders once a viewer has played.
+
+Settings that differ from gst-rtsp-server's defaults: the listen backlog
+(--backlog, default 4096, the value rtspd uses; gst's default is 5), and
+nothing else: default thread pool, session pool, protocols (UDP and TCP).
+
+Prints "READY rtsp://..." on stdout once it accepts connections. SIGTERM or
+SIGINT stop it (exit 0); a pipeline error ends it with status 1.
+"""
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+
+MOUNT = "/bench"
+TRACKS = ("video", "audio")
+# A media pipeline whose clock has drifted further than this from the
+# feeder's (it was paused, or started late) is re-based.
+REBASE_NS = 300 * Gst.MSECOND
+# More than this queued in a media's appsrc means the media pipeline cannot
+# keep up: frames are dropped there, and it is logged ("overrun").
+MAX_QUEUE_NS = 2 * Gst.SECOND
+
+
+def log(msg):
+    sys.stderr.write("gst_server: %s\n" % msg)
+    sys.stderr.flush()
+
+
+class Feeder:
+    """Demuxes FILE in real time, forever, and hands every frame to the
+    media pipelines that are registered."""
+
+    def __init__(self, path, on_error):
+        self.on_error = on_error
+        self.pipeline = Gst.Pipeline.new("feeder")
+        src = Gst.ElementFactory.make("filesrc", "src")
+        src.set_property("location", path)
+        demux = Gst.ElementFactory.make("qtdemux", "demux")
+        self.pipeline.add(src)
+        self.pipeline.add(demux)
+        src.link(demux)
+        self.sinks = {}
+        self.queues = {}
+        for kind in TRACKS:
+            q = Gst.ElementFactory.make("queue", "q_" + kind)
+            q.set_property("max-size-time", 2 * Gst.SECOND)
+            q.set_property("max-size-buffers", 0)
+            q.set_property("max-size-bytes", 0)
+            sink = Gst.ElementFactory.make("appsink", "sink_" + kind)
+            sink.set_property("sync", True)
+            sink.set_property("emit-signals", True)
+            sink.set_property("max-buffers", 0)
+            sink.set_property("drop", False)
+            sink.connect("new-sample", self._on_sample, kind)
+            self.pipeline.add(q)
+            self.pipeline.add(sink)
+            q.link(sink)
+            self.sinks[kind] = sink
+            self.queues[kind] = q
+        demux.connect("pad-added", self._on_pad)
+        self.lock = threading.Lock()
+        self.medias = []          # [MediaTarget]
+        self.caps = {}
+        self.loops = 0
+        bus = self.pipeline.get_bus()
+        bus.add_signal_watch()
+        bus.connect("message", self._on_message)
+
+    def _on_pad(self, demux, pad):
+        name = pad.get_name()
+        for kind in TRACKS:
+            if name.startswith(kind + "_") and not self.queues[kind].get_static_pad("sink").is_linked():
+                pad.link(self.queues[kind].get_static_pad("sink"))
+                return
+        # Other tracks (a second audio, subtitles) are not served.
+        fake = Gst.ElementFactory.make("fakesink", None)
+        fake.set_property("async", False)
+        self.pipeline.add(fake)
+        fake.sync_state_with_parent()
+        pad.link(fake.get_static_pad("sink"))
+
+    def start(self, timeout_s=10):
+        if self.pipeline.set_state(Gst.State.PAUSED) == Gst.StateChangeReturn.FAILURE:
+            raise RuntimeError("the feeder pipeline does not start")
+        ret, _, _ = self.pipeline.get_state(timeout_s * Gst.SECOND)
+        if ret == Gst.StateChangeReturn.FAILURE or ret == Gst.StateChangeReturn.ASYNC:
+            raise RuntimeError("the feeder pipeline does not preroll (not an mp4 with H.264 and AAC?)")
+        # Looping needs a SEGMENT seek; the first one may flush, we have not started yet.
+        if not self.pipeline.seek(1.0, Gst.Format.TIME, Gst.SeekFlags.FLUSH | Gst.SeekFlags.SEGMENT,
+                                  Gst.SeekType.SET, 0, Gst.SeekType.NONE, -1):
+            raise RuntimeError("the feeder refuses a segment seek")
+        ret, _, _ = self.pipeline.get_state(timeout_s * Gst.SECOND)
+        if ret == Gst.StateChangeReturn.FAILURE:
+            raise RuntimeError("the feeder pipeline does not preroll after the seek")
+        for kind in TRACKS:
+            caps = self.sinks[kind].get_static_pad("sink").get_current_caps()
+            if caps is None:
+                raise RuntimeError("the file has no %s track" % kind)
+            self.caps[kind] = caps
+        if self.caps["video"].get_structure(0).get_name() != "video/x-h264":
+            raise RuntimeError("video is %s, not H.264" % self.caps["video"].to_string())
+        if self.caps["audio"].get_structure(0).get_name() != "audio/mpeg":
+            raise RuntimeError("audio is %s, not AAC" % self.caps["audio"].to_string())
+        self.pipeline.set_state(Gst.State.PLAYING)
+
+    def stop(self):
+        self.pipeline.set_state(Gst.State.NULL)
+
+    def _on_message(self, bus, msg):
+        t = msg.type
+        if t == Gst.MessageType.SEGMENT_DONE:
+            # Loop: not flushing, so the running time keeps growing.
+            self.loops += 1
+            if not self.pipeline.seek(1.0, Gst.Format.TIME, Gst.SeekFlags.SEGMENT,
+                                      Gst.SeekType.SET, 0, Gst.SeekType.NONE, -1):
+                self.on_error("segment seek for loop %d refused" % self.loops)
+        elif t == Gst.MessageType.EOS:
+            self.on_error("unexpected EOS in the feeder (the loop broke)")
+        elif t == Gst.MessageType.ERROR:
+            err, dbg = msg.parse_error()
+            self.on_error("feeder: %s (%s)" % (err.message, dbg))
+
+    def add(self, target):
+        with self.lock:
+            self.medias.append(target)
+
+    def remove(self, target):
+        with self.lock:
+            if target in self.medias:
+                self.medias.remove(target)
+
+    def _on_sample(self, sink, kind):
+        sample = sink.emit("pull-sample")
+        if sample is None:
+            return Gst.FlowReturn.EOS
+        buf = sample.get_buffer()
+        seg = sample.get_segment()
+        pts = seg.to_running_time(Gst.Format.TIME, buf.pts) if buf.pts != Gst.CLOCK_TIME_NONE else None
+        dts = seg.to_running_time(Gst.Format.TIME, buf.dts) if buf.dts != Gst.CLOCK_TIME_NONE else None
+        if pts is None or pts == Gst.CLOCK_TIME_NONE:
+            pts = dts
+        if pts is None or pts == Gst.CLOCK_TIME_NONE:
+            return Gst.FlowReturn.OK
+        with self.lock:
+            targets = list(self.medias)
+        for t in targets:
+            if not t.push(kind, buf, pts, dts):
+                self.remove(t)
+        return Gst.FlowReturn.OK
+
+
+class MediaTarget:
+    """The two appsrcs of one media pipeline, and the offset from the
+    feeder's running time to that pipeline's running time."""
+
+    STREAM_INDEX = {"video": 0, "audio": 1}
+
+    def __init__(self, media, srcs):
+        self.media = media
+        self.srcs = srcs
+        self.base = None
+        self.lock = threading.Lock()
+        self.dead = False
+        self.overrun_drops = 0
+        self.overrun_logged = 0.0
+
+    def blocked(self, kind):
+        """Whether gst-rtsp-server still holds the stream back (a live media
+        is blocked after preparing, until its first PLAY)."""
+        stream = self.media.get_stream(self.STREAM_INDEX[kind])
+        return stream is not None and stream.is_blocking()
+
+    def push(self, kind, buf, pts, dts):
+        if self.dead:
+            return False
+        src = self.srcs[kind]
+        clock = src.get_clock()
+        if clock is None:
+            return True               # not PLAYING yet: a live source drops what it misses
+        if src.get_property("current-level-buffers") > 0 and self.blocked(kind):
+            # Nothing flows before the first PLAY: keep one frame queued, not
+            # a backlog that the first viewer would get in a burst.
+            return True
+        if src.get_property("current-level-time") > MAX_QUEUE_NS:
+            # The media pipeline cannot keep up: say so, do not hide it.
+            self.overrun_drops += 1
+            now_s = time.monotonic()
+            if now_s - self.overrun_logged >= 1.0:
+                self.overrun_logged = now_s
+                log("overrun: the media pipeline is more than %.1f s behind; %d frames dropped so far"
+                    % (MAX_QUEUE_NS / Gst.SECOND, self.overrun_drops))
+            return True
+        now = clock.get_time() - src.get_base_time()
+        with self.lock:
+            if self.base is None or abs(pts + self.base - now) > REBASE_NS:
+                self.base = now - pts
+            base = self.base
+        out = buf.copy()              # shallow: the same memory, new timestamps
+        out.pts = pts + base
+        out.dts = (dts + base) if dts is not None and dts != Gst.CLOCK_TIME_NONE else out.pts
+        # FLUSHING while the media changes state is not an error; a media
+        # that is gone is dropped through its "unprepared" signal.
+        src.emit("push-buffer", out)
+        return True
+
+
+def serve(server, mount, path, fatal):
+    """One looping live broadcast of PATH at MOUNT; returns what must stay
+    referenced for it to go on (the feeder, the factory, the held media)."""
+    feeder = Feeder(path, fatal)
+    try:
+        feeder.start()
+    except RuntimeError:
+        feeder.stop()
+        raise
+    vcaps = feeder.caps["video"]
+    acaps = feeder.caps["audio"]
+
+    factory = GstRtspServer.RTSPMediaFactory()
+    factory.set_launch(
+        "( appsrc name=vsrc is-live=true format=time do-timestamp=false max-bytes=0 "
+        "! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 "
+        "appsrc name=asrc is-live=true format=time do-timestamp=false max-bytes=0 "
+        "! aacparse ! rtpmp4gpay name=pay1 pt=97 )")
+    factory.set_shared(True)
+    factory.set_eos_shutdown(False)
+
+    def on_unprepared(media, target):
+        target.dead = True
+        feeder.remove(target)
+
+    def on_configure(factory_, media):
+        bin_ = media.get_element()
+        v = bin_.get_by_name("vsrc")
+        a = bin_.get_by_name("asrc")
+        v.set_property("caps", vcaps)
+        a.set_property("caps", acaps)
+        target = MediaTarget(media, {"video": v, "audio": a})
+        feeder.add(target)
+        media.connect("unprepared", on_unprepared, target)
+
+    factory.connect("media-configure", on_configure)
+    server.get_mount_points().add_factory(mount, factory)
+    return feeder, factory
+
+
+def hold(server, factory, url_text):
+    """Construct and prepare the shared media now, and keep it prepared for
+    the life of the process: the broadcast runs with no viewer, and every
+    viewer gets this one media."""
+    res, url = GstRtsp.rtsp_url_parse(url_text)
+    if res != GstRtsp.RTSPResult.OK:
+        raise RuntimeError("cannot parse %s" % url_text)
+    media = factory.construct(url)
+    thread = server.get_thread_pool().get_thread(GstRtspServer.RTSPThreadType.MEDIA,
+                                                 GstRtspServer.RTSPContext())
+    if media is None or thread is None or not media.prepare(thread):
+        raise RuntimeError("the shared media of %s does not prepare" % url_text)
+    return media
+
+
+def mounts(streams):
+    if streams == 1:
+        return [MOUNT]
+    width = len(str(streams - 1))
+    return ["%s%0*d" % (MOUNT, width, i) for i in range(streams)]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("port", type=int)
+    ap.add_argument("file")
+    ap.add_argument("--backlog", type=int, default=4096)
+    ap.add_argument("--address", default="127.0.0.1")
+    ap.add_argument("--streams", type=int, default=1,
+                    help="independent broadcasts of FILE: 1 (default) serves /bench; "
+                         "K > 1 serves /bench0 .. /bench<K-1> (zero-padded)")
+    args = ap.parse_args()
+    if not os.path.isfile(args.file):
+        log("no such file: %s" % args.file)
+        return 2
+    if args.streams < 1:
+        log("--streams wants 1 or more")
+        return 2
+
+    Gst.init(None)
+    loop = GLib.MainLoop()
+    status = {"rc": 0}
+
+    def fatal(msg):
+        log(msg)
+        status["rc"] = 1
+        loop.quit()
+
+    server = GstRtspServer.RTSPServer()
+    server.set_address(args.address)
+    server.set_service(str(args.port))
+    server.set_backlog(args.backlog)
+
+    keep = []
+    feeders = []
+    try:
+        for m in mounts(args.streams):
+            feeder, factory = serve(server, m, os.path.abspath(args.file), fatal)
+            feeders.append(feeder)
+            keep.append((m, factory))
+    except RuntimeError as e:
+        log(str(e))
+        for f in feeders:
+            f.stop()
+        return 1
+
+    if server.attach(None) == 0:
+        log("cannot listen on %s:%d" % (args.address, args.port))
+        for f in feeders:
+            f.stop()
+        return 1
+
+    held = []
+    try:
+        for m, factory in keep:
+            held.append(hold(server, factory, "rtsp://%s:%d%s" % (args.address, args.port, m)))
+    except RuntimeError as e:
+        log(str(e))
+        for f in feeders:
+            f.stop()
+        return 1
+
+    def on_signal():
+        loop.quit()
+        return GLib.SOURCE_REMOVE
+
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGTERM, on_signal)
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGINT, on_signal)
+
+    first = keep[0][0]
+    print("READY rtsp://%s:%d%s%s" % (args.address, args.port, first,
+                                      "" if len(keep) == 1 else " (+%d more)" % (len(keep) - 1)),
+          flush=True)
+    try:
+        loop.run()
+    finally:
+        for f in feeders:
+            f.stop()
+    return status["rc"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
