@@ -9,8 +9,13 @@
 #include "common/log.h"
 #include "worker/packetizer.h"
 
-/* How far ahead of its due time a packet may be sent. */
-#define MEDIA_LEAD_US 20000
+/* The media wakes at most every MEDIA_QUANTUM_US and then produces every
+ * packet due before the next wake-up: viewers get one write per quantum
+ * with everything in it, rather than one per audio or video frame. Fewer,
+ * larger writes are most of the cost of fan-out (syscalls, TCP segments,
+ * loopback deliveries); packets leave at most two quanta early. */
+#define MEDIA_QUANTUM_US 40000
+#define MEDIA_LEAD_US MEDIA_QUANTUM_US
 /* Packets produced per event-loop turn before yielding to sessions. */
 #define MEDIA_BATCH 256
 
@@ -211,7 +216,9 @@ static int64_t media_produce(struct media *m)
 		}
 		int64_t due = m->origin_us + t;
 		if (due > now + MEDIA_LEAD_US) {
-			int64_t ms = (due - now - MEDIA_LEAD_US / 2) / 1000;
+			int64_t ms = (due - now - MEDIA_LEAD_US) / 1000;
+			if (ms < MEDIA_QUANTUM_US / 1000)
+				ms = MEDIA_QUANTUM_US / 1000;
 			if (m->produced) {
 				m->produced = 0;
 				m->notify(m, m->arg);

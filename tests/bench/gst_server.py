@@ -66,12 +66,12 @@ def log(msg):
     sys.stderr.flush()
 
 
-class Feeder:
-    """Demuxes FILE in real time, forever, and hands every frame to the
-    media pipelines that are registered."""
+class Demuxer:
+    """filesrc ! qtdemux, a queue and an appsink per track (video, audio),
+    looping the file with segment seeks. The feeder runs one in real time;
+    calibrate_loop() runs one at full speed."""
 
-    def __init__(self, path, on_error):
-        self.on_error = on_error
+    def __init__(self, path, sync, on_sample=None):
         self.pipeline = Gst.Pipeline.new("feeder")
         src = Gst.ElementFactory.make("filesrc", "src")
         src.set_property("location", path)
@@ -87,72 +87,154 @@ class Feeder:
             q.set_property("max-size-buffers", 0)
             q.set_property("max-size-bytes", 0)
             sink = Gst.ElementFactory.make("appsink", "sink_" + kind)
-            sink.set_property("sync", True)
-            sink.set_property("emit-signals", True)
+            sink.set_property("sync", sync)
             sink.set_property("max-buffers", 0)
             sink.set_property("drop", False)
-            sink.connect("new-sample", self._on_sample, kind)
+            if on_sample:
+                sink.set_property("emit-signals", True)
+                sink.connect("new-sample", on_sample, kind)
             self.pipeline.add(q)
             self.pipeline.add(sink)
             q.link(sink)
             self.sinks[kind] = sink
             self.queues[kind] = q
+        self.demux_pads = []
         demux.connect("pad-added", self._on_pad)
-        self.lock = threading.Lock()
-        self.medias = []          # [MediaTarget]
-        self.caps = {}
-        self.loops = 0
-        bus = self.pipeline.get_bus()
-        bus.add_signal_watch()
-        bus.connect("message", self._on_message)
 
     def _on_pad(self, demux, pad):
         name = pad.get_name()
         for kind in TRACKS:
             if name.startswith(kind + "_") and not self.queues[kind].get_static_pad("sink").is_linked():
                 pad.link(self.queues[kind].get_static_pad("sink"))
+                self.demux_pads.append(pad)
                 return
         # Other tracks (a second audio, subtitles) are not served.
         fake = Gst.ElementFactory.make("fakesink", None)
         fake.set_property("async", False)
+        fake.set_property("sync", False)
         self.pipeline.add(fake)
         fake.sync_state_with_parent()
         pad.link(fake.get_static_pad("sink"))
 
-    def start(self, timeout_s=10):
+    def preroll(self, timeout_s=10):
+        """PAUSED, then the first (flushing) segment seek; returns the caps
+        of each track."""
         if self.pipeline.set_state(Gst.State.PAUSED) == Gst.StateChangeReturn.FAILURE:
             raise RuntimeError("the feeder pipeline does not start")
         ret, _, _ = self.pipeline.get_state(timeout_s * Gst.SECOND)
-        if ret == Gst.StateChangeReturn.FAILURE or ret == Gst.StateChangeReturn.ASYNC:
+        if ret in (Gst.StateChangeReturn.FAILURE, Gst.StateChangeReturn.ASYNC):
             raise RuntimeError("the feeder pipeline does not preroll (not an mp4 with H.264 and AAC?)")
-        # Looping needs a SEGMENT seek; the first one may flush, we have not started yet.
+        # Looping needs a SEGMENT seek; the first one may flush, nothing has played yet.
         if not self.pipeline.seek(1.0, Gst.Format.TIME, Gst.SeekFlags.FLUSH | Gst.SeekFlags.SEGMENT,
                                   Gst.SeekType.SET, 0, Gst.SeekType.NONE, -1):
             raise RuntimeError("the feeder refuses a segment seek")
         ret, _, _ = self.pipeline.get_state(timeout_s * Gst.SECOND)
         if ret == Gst.StateChangeReturn.FAILURE:
             raise RuntimeError("the feeder pipeline does not preroll after the seek")
+        caps = {}
         for kind in TRACKS:
-            caps = self.sinks[kind].get_static_pad("sink").get_current_caps()
-            if caps is None:
+            c = self.sinks[kind].get_static_pad("sink").get_current_caps()
+            if c is None:
                 raise RuntimeError("the file has no %s track" % kind)
-            self.caps[kind] = caps
-        if self.caps["video"].get_structure(0).get_name() != "video/x-h264":
-            raise RuntimeError("video is %s, not H.264" % self.caps["video"].to_string())
-        if self.caps["audio"].get_structure(0).get_name() != "audio/mpeg":
-            raise RuntimeError("audio is %s, not AAC" % self.caps["audio"].to_string())
-        self.pipeline.set_state(Gst.State.PLAYING)
+            caps[kind] = c
+        if caps["video"].get_structure(0).get_name() != "video/x-h264":
+            raise RuntimeError("video is %s, not H.264" % caps["video"].to_string())
+        if caps["audio"].get_structure(0).get_name() != "audio/mpeg":
+            raise RuntimeError("audio is %s, not AAC" % caps["audio"].to_string())
+        return caps
+
+    def loop_seek(self, stop=-1):
+        return self.pipeline.seek(1.0, Gst.Format.TIME, Gst.SeekFlags.SEGMENT, Gst.SeekType.SET, 0,
+                                  Gst.SeekType.NONE if stop < 0 else Gst.SeekType.SET, stop)
+
+    def shift_next_loop(self, shift):
+        # A pad offset moves the running time of what follows the next
+        # segment event, i.e. the next loop, and the appsinks pace by it.
+        for pad in self.demux_pads:
+            pad.set_offset(pad.get_offset() + shift)
 
     def stop(self):
         self.pipeline.set_state(Gst.State.NULL)
+
+
+def calibrate_loop(path, timeout_s=10):
+    """How far to shift every loop so that no track's next-loop frames start
+    before its last frame ends (ns).
+
+    qtdemux advances the running time at each segment loop by what it takes
+    as the file's length, and with the usual mp4 edit list for AAC (the
+    audio starts one frame late) that is shorter than the video: the next
+    loop's first video frame would come 3 to 25 ms after the last one
+    instead of 40. This plays the file once and the start of a second loop
+    at full speed (a few ms) and measures the overlap, per track."""
+    d = Demuxer(path, sync=False)
+    try:
+        d.preroll(timeout_s)
+        bus = d.pipeline.get_bus()
+        d.pipeline.set_state(Gst.State.PLAYING)
+        want = Gst.MessageType.SEGMENT_DONE | Gst.MessageType.ERROR | Gst.MessageType.EOS
+        m = bus.timed_pop_filtered(timeout_s * Gst.SECOND, want)
+        if m is None or m.type != Gst.MessageType.SEGMENT_DONE:
+            raise RuntimeError("calibration: the file does not loop (no SEGMENT_DONE)")
+        d.loop_seek(stop=Gst.SECOND)
+        m = bus.timed_pop_filtered(timeout_s * Gst.SECOND, want)
+        if m is None or m.type != Gst.MessageType.SEGMENT_DONE:
+            raise RuntimeError("calibration: the second loop does not end")
+        shift = 0
+        for kind in TRACKS:
+            prev = None
+            while True:
+                sample = d.sinks[kind].emit("try-pull-sample", 0)
+                if sample is None:
+                    break
+                buf = sample.get_buffer()
+                if buf.pts == Gst.CLOCK_TIME_NONE:
+                    continue
+                rt = sample.get_segment().to_running_time(Gst.Format.TIME, buf.pts)
+                if prev is not None and buf.pts < prev[0]:
+                    shift = max(shift, prev[1] - rt)
+                    break
+                dur = buf.duration if buf.duration != Gst.CLOCK_TIME_NONE else 0
+                prev = (buf.pts, rt + dur)
+        return shift
+    finally:
+        d.stop()
+
+
+class Feeder:
+    """Demuxes FILE in real time, forever, and hands every frame to the
+    media pipelines that are registered."""
+
+    def __init__(self, path, on_error):
+        self.on_error = on_error
+        self.loop_shift = calibrate_loop(path)
+        self.demuxer = Demuxer(path, sync=True, on_sample=self._on_sample)
+        self.pipeline = self.demuxer.pipeline
+        self.lock = threading.Lock()
+        self.medias = []          # [MediaTarget]
+        self.caps = {}
+        self.loops = 0
+        self.last_end = {}        # kind -> running time where its last frame ends
+        self.overlaps = 0
+        bus = self.pipeline.get_bus()
+        bus.add_signal_watch()
+        bus.connect("message", self._on_message)
+
+    def start(self, timeout_s=10):
+        self.caps = self.demuxer.preroll(timeout_s)
+        self.pipeline.set_state(Gst.State.PLAYING)
+
+    def stop(self):
+        self.demuxer.stop()
 
     def _on_message(self, bus, msg):
         t = msg.type
         if t == Gst.MessageType.SEGMENT_DONE:
             # Loop: not flushing, so the running time keeps growing.
             self.loops += 1
-            if not self.pipeline.seek(1.0, Gst.Format.TIME, Gst.SeekFlags.SEGMENT,
-                                      Gst.SeekType.SET, 0, Gst.SeekType.NONE, -1):
+            if self.loop_shift > 0:
+                self.demuxer.shift_next_loop(self.loop_shift)
+            if not self.demuxer.loop_seek():
                 self.on_error("segment seek for loop %d refused" % self.loops)
         elif t == Gst.MessageType.EOS:
             self.on_error("unexpected EOS in the feeder (the loop broke)")
@@ -181,6 +263,13 @@ class Feeder:
             pts = dts
         if pts is None or pts == Gst.CLOCK_TIME_NONE:
             return Gst.FlowReturn.OK
+        last = self.last_end.get(kind)
+        if last is not None and pts + Gst.MSECOND < last:
+            self.overlaps += 1
+            if self.overlaps <= 5:
+                log("%s frame at %.3f s starts %.1f ms before the previous one ends (loop %d)"
+                    % (kind, pts / Gst.SECOND, (last - pts) / Gst.MSECOND, self.loops))
+        self.last_end[kind] = pts + (buf.duration if buf.duration != Gst.CLOCK_TIME_NONE else 0)
         with self.lock:
             targets = list(self.medias)
         for t in targets:
@@ -227,8 +316,8 @@ class MediaTarget:
             now_s = time.monotonic()
             if now_s - self.overrun_logged >= 1.0:
                 self.overrun_logged = now_s
-                log("overrun: the media pipeline is more than %.1f s behind; %d frames dropped so far"
-                    % (MAX_QUEUE_NS / Gst.SECOND, self.overrun_drops))
+                log("overrun: the media pipeline's %s is more than %.1f s behind; %d frames dropped so far"
+                    % (kind, MAX_QUEUE_NS / Gst.SECOND, self.overrun_drops))
             return True
         now = clock.get_time() - src.get_base_time()
         with self.lock:
