@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/uio.h>
@@ -271,12 +272,70 @@ static void session_send_tcp(struct session *s)
 	}
 }
 
+/* UDP generic segmentation (UDP_SEGMENT): a run of equal-sized packets to
+ * one destination (the fragments of a video frame, all MTU-sized but the
+ * last) goes down as one datagram the kernel cuts up, so it is routed and
+ * accounted once. Cleared for good when the kernel refuses it. */
+static bool udp_gso_ok = true;
+
+/* Sends n packets (iovecs pointing into the ring) on track t's socket:
+ * one sendmmsg, one message per run of equal-sized packets. */
+static void udp_send_track(struct session *s, int t, struct iovec *iov, int n)
+{
+	struct mmsghdr msgs[SEND_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} ctl[SEND_BATCH];
+	int count[SEND_BATCH];
+	int nmsg = 0;
+	for (int i = 0; i < n;) {
+		int j = i + 1;
+		size_t seg = iov[i].iov_len, bytes = seg;
+		/* Equal sizes, the run's last one may be shorter; 64 segments and
+		 * 64 KiB at most per datagram. */
+		while (udp_gso_ok && j < n && j - i < 64 && bytes + iov[j].iov_len <= 65000 &&
+		       iov[j - 1].iov_len == seg && iov[j].iov_len <= seg) {
+			bytes += iov[j].iov_len;
+			j++;
+		}
+		struct msghdr *mh = &msgs[nmsg].msg_hdr;
+		*mh = (struct msghdr){ .msg_iov = &iov[i], .msg_iovlen = (size_t)(j - i) };
+		if (j - i > 1) {
+			memset(&ctl[nmsg], 0, sizeof ctl[nmsg]);
+			mh->msg_control = ctl[nmsg].buf;
+			mh->msg_controllen = sizeof ctl[nmsg].buf;
+			struct cmsghdr *cm = CMSG_FIRSTHDR(mh);
+			cm->cmsg_level = SOL_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+			uint16_t gso = (uint16_t)seg;
+			memcpy(CMSG_DATA(cm), &gso, sizeof gso);
+		}
+		count[nmsg++] = j - i;
+		i = j;
+	}
+	int sent = sendmmsg(s->tracks[t].rtp_fd, msgs, (unsigned)nmsg, MSG_DONTWAIT);
+	if (sent < 0 && udp_gso_ok && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
+		log_warn("UDP segmentation offload refused (%s): sending packet by packet", strerror(errno));
+		udp_gso_ok = false;
+		udp_send_track(s, t, iov, n);
+		return;
+	}
+	int k = 0, done = 0;
+	for (int m = 0; m < (sent > 0 ? sent : 0); m++)
+		for (int c = 0; c < count[m]; c++, k++, done++)
+			session_account(s, &s->tracks[t], iov[k].iov_len);
+	/* UDP is lossy by nature: what the socket did not take is dropped and
+	 * counted, never retried (the writer must not wait). */
+	s->udp_drops += (uint64_t)(n - done);
+}
+
 static void session_send_udp(struct session *s)
 {
 	struct ring *r = media_ring(s->media);
 	for (int round = 0; round < 32; round++) {
 		session_maybe_skip(s, r);
-		struct mmsghdr msgs[SOURCE_MAX_TRACKS][SEND_BATCH];
 		struct iovec iov[SOURCE_MAX_TRACKS][SEND_BATCH];
 		int nm[SOURCE_MAX_TRACKS] = { 0 };
 		int total = 0;
@@ -308,23 +367,13 @@ static void session_send_udp(struct session *s)
 				continue;
 			int t = slot.track, k = nm[t]++;
 			iov[t][k] = (struct iovec){ (void *)d, slot.len };
-			msgs[t][k] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[t][k], .msg_iovlen = 1 } };
 			total++;
 		}
 		if (!total)
 			return;
-		for (int t = 0; t < SOURCE_MAX_TRACKS; t++) {
-			if (!nm[t])
-				continue;
-			int sent = sendmmsg(s->tracks[t].rtp_fd, msgs[t], (unsigned)nm[t], MSG_DONTWAIT);
-			if (sent < 0)
-				sent = 0;
-			for (int k = 0; k < sent; k++)
-				session_account(s, &s->tracks[t], iov[t][k].iov_len);
-			/* UDP is lossy by nature: what the socket did not take is dropped
-			 * and counted, never retried (the writer must not wait). */
-			s->udp_drops += (uint64_t)(nm[t] - sent);
-		}
+		for (int t = 0; t < SOURCE_MAX_TRACKS; t++)
+			if (nm[t])
+				udp_send_track(s, t, iov[t], nm[t]);
 		if (total < SEND_BATCH)
 			return;
 	}
