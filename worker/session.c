@@ -27,8 +27,6 @@
 #define LIVE_MAX_STALL_US 1000000
 #define SR_INTERVAL_US 5000000
 
-static int next_port_block = -1;
-
 struct session *session_new(struct worker *w, struct client *c)
 {
 	struct session *s = calloc(1, sizeof *s);
@@ -275,9 +273,7 @@ static void session_send_tcp(struct session *s)
 /* UDP generic segmentation (UDP_SEGMENT): a run of equal-sized packets to
  * one destination (the fragments of a video frame, all MTU-sized but the
  * last) goes down as one datagram the kernel cuts up, so it is routed and
- * accounted once. Cleared for good when the kernel refuses it. */
-static bool udp_gso_ok = true;
-
+ * accounted once. w->udp_no_gso is set for good when the kernel refuses. */
 /* Sends n packets (iovecs pointing into the ring) on track t's socket:
  * one sendmmsg, one message per run of equal-sized packets. */
 static void udp_send_track(struct session *s, int t, struct iovec *iov, int n)
@@ -294,7 +290,7 @@ static void udp_send_track(struct session *s, int t, struct iovec *iov, int n)
 		size_t seg = iov[i].iov_len, bytes = seg;
 		/* Equal sizes, the run's last one may be shorter; 64 segments and
 		 * 64 KiB at most per datagram. */
-		while (udp_gso_ok && j < n && j - i < 64 && bytes + iov[j].iov_len <= 65000 &&
+		while (!s->w->udp_no_gso && j < n && j - i < 64 && bytes + iov[j].iov_len <= 65000 &&
 		       iov[j - 1].iov_len == seg && iov[j].iov_len <= seg) {
 			bytes += iov[j].iov_len;
 			j++;
@@ -316,9 +312,9 @@ static void udp_send_track(struct session *s, int t, struct iovec *iov, int n)
 		i = j;
 	}
 	int sent = sendmmsg(s->tracks[t].rtp_fd, msgs, (unsigned)nmsg, MSG_DONTWAIT);
-	if (sent < 0 && udp_gso_ok && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
+	if (sent < 0 && !s->w->udp_no_gso && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
 		log_warn("UDP segmentation offload refused (%s): sending packet by packet", strerror(errno));
-		udp_gso_ok = false;
+		s->w->udp_no_gso = true;
 		udp_send_track(s, t, iov, n);
 		return;
 	}
@@ -485,11 +481,11 @@ int session_setup_udp(struct session *s, int track, const struct sockaddr_storag
 	int nblocks = (65535 - base0) / SESSION_PORTS;
 	if (nblocks <= 0)
 		return -EADDRNOTAVAIL;
-	if (next_port_block < 0)
-		next_port_block = (int)(ev_now_us() % (nblocks > 64 ? 64 : nblocks));
+	if (w->next_port_block < 0)
+		w->next_port_block = (int)(ev_now_us() % (nblocks > 64 ? 64 : nblocks));
 	for (int tries = 0; tries < nblocks; tries++) {
 		int blk = s->port_base >= 0 && tries == 0 ? (s->port_base - base0) / SESSION_PORTS
-							    : (next_port_block + tries) % nblocks;
+							    : (w->next_port_block + tries) % nblocks;
 		int port = base0 + blk * SESSION_PORTS + 2 * slot;
 		int a = udp_bind(family, port);
 		if (a < 0)
@@ -501,7 +497,7 @@ int session_setup_udp(struct session *s, int track, const struct sockaddr_storag
 		}
 		if (s->port_base < 0) {
 			s->port_base = base0 + blk * SESSION_PORTS;
-			next_port_block = (blk + 1) % nblocks;
+			w->next_port_block = (blk + 1) % nblocks;
 		}
 		if (t->rtp_fd >= 0) {
 			ev_del(w->loop, t->rtcp_fd);

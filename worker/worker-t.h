@@ -108,6 +108,9 @@ struct worker {
 	uint32_t next_conn_id;
 	uint64_t bytes_out, packets_out;
 	char cname[128];
+	int next_port_block;                 /* where the next UDP port search starts, -1 at first */
+	bool udp_no_gso;                     /* the kernel refused UDP_SEGMENT */
+	int64_t last_status_us;              /* last IPC_STATUS to the master */
 };
 
 #endif

@@ -86,9 +86,8 @@ static int64_t worker_housekeeping(struct ev_loop *loop, long long id, void *arg
 			client_close(c);
 		}
 	}
-	static int64_t last_status;
-	if (now - last_status >= 1000000) {
-		last_status = now;
+	if (now - w->last_status_us >= 1000000) {
+		w->last_status_us = now;
 		worker_send_status(w);
 	}
 	return HOUSEKEEPING_MS;
@@ -242,7 +241,7 @@ static void worker_on_signal(struct ev_loop *loop, int fd, uint32_t events, void
 
 int worker_main(int ipc_fd)
 {
-	struct worker w = { .ipc_fd = ipc_fd };
+	struct worker w = { .ipc_fd = ipc_fd, .next_port_block = -1 };
 	log_init("worker", LOG_INFO, true);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() == 1)
