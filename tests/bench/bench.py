@@ -33,8 +33,12 @@ measuring window runs from just before rtspbench starts to just after it
 exits (joins, playing, TEARDOWNs). Server CPU is utime+stime of the whole
 process tree (master and workers, read from /proc/PID/stat at both ends of
 the window; a process born in the window counts from zero, one that exited
-and was reaped counts through its parent's cutime+cstime). RSS is the sum
-of VmRSS over the tree, sampled every 0.25 s; the peak is reported.
+and was reaped counts through its parent's cutime+cstime); "above idle"
+takes away the idle rate over the window. RSS is the sum of VmRSS over the
+tree, sampled every 0.25 s, the peak reported; PSS the sum of Pss, read once
+in the middle of the run; KiB per added viewer comes from VmRSS - RssShmem
+(rtspd's ring is shared memory that fills up over time whatever the load).
+The report says all this, with the machine, the commit and the numbers.
 
 Exit status: 0 when every planned run was measured; 1 when the harness or
 rtspd had a problem (a server did not start, rtspd crashed, hung or left a
@@ -218,18 +222,45 @@ def tree_cpu_ms(pid):
 
 
 def rss_kib(pid):
+    """(VmRSS, RssShmem) of one process, KiB."""
+    rss = shmem = 0
     try:
         with open("/proc/%d/status" % pid) as f:
             for line in f:
                 if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
+                    rss = int(line.split()[1])
+                elif line.startswith("RssShmem:"):
+                    shmem = int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return rss, shmem
 
 
 def tree_rss_kib(pid):
-    return sum(rss_kib(p) for p in tree(pid))
+    """(sum of VmRSS, sum of VmRSS - RssShmem) over pid's tree, KiB."""
+    rss = private = 0
+    for p in tree(pid):
+        r, sh = rss_kib(p)
+        rss += r
+        private += r - sh
+    return rss, private
+
+
+def tree_pss_kib(pid):
+    """Sum of Pss over pid's tree (smaps_rollup), KiB: shared pages divided
+    among the processes that map them, so libraries and rtspd's rings count
+    once. Costlier to read than VmRSS, so it is read twice per run."""
+    total = 0
+    for p in tree(pid):
+        try:
+            with open("/proc/%d/smaps_rollup" % p) as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return total
 
 
 def machine_ticks():
@@ -573,25 +604,34 @@ def merge_results(results, viewers):
 # ---------------------------------------------------------------- one measurement
 
 class Sampler(threading.Thread):
-    """Peak RSS of a server's tree, every 0.25 s, until stopped."""
+    """Peak RSS of a server's tree (all of it, and without shared memory),
+    every 0.25 s until stopped; and its PSS once, at `pss_after` seconds (the
+    middle of the run, when every viewer is playing)."""
 
-    def __init__(self, server):
+    def __init__(self, server, pss_after):
         super().__init__(daemon=True)
         self.server = server
         self.peak = 0
+        self.peak_private = 0
+        self.pss = None
+        self.pss_at = time.monotonic() + pss_after
         self.halt = threading.Event()
 
     def run(self):
         while not self.halt.is_set():
             if self.server.alive():
                 self.server.members()
-                self.peak = max(self.peak, tree_rss_kib(self.server.pid()))
+                rss, private = tree_rss_kib(self.server.pid())
+                self.peak = max(self.peak, rss)
+                self.peak_private = max(self.peak_private, private)
+                if self.pss is None and time.monotonic() >= self.pss_at:
+                    self.pss = tree_pss_kib(self.server.pid())
             self.halt.wait(0.25)
 
     def stop(self):
         self.halt.set()
         self.join(5)
-        return self.peak
+        return self.peak, self.peak_private, self.pss
 
 
 def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, media_file,
@@ -629,7 +669,11 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
             time.sleep(0.25)
         c1, w1 = tree_cpu_ms(server.pid()), time.monotonic()
         row["idle_cpu_pct"] = 100.0 * (c1 - c0) / ((w1 - w0) * 1000.0)
-        row["rss_idle_kib"] = max(rss_samples) if rss_samples else tree_rss_kib(server.pid())
+        if not rss_samples:
+            rss_samples.append(tree_rss_kib(server.pid()))
+        row["rss_idle_kib"] = max(x[0] for x in rss_samples)
+        row["private_idle_kib"] = max(x[1] for x in rss_samples)
+        row["pss_idle_kib"] = tree_pss_kib(server.pid())
         row["processes"] = len(server.members())
         if not server.alive():
             row["harness_errors"].append("%s died before the load:\n%s" % (kind, server.log_tail()))
@@ -637,7 +681,8 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
 
         # The load.
         ramp = settings.ramp / len(urls)
-        sampler = Sampler(server)
+        ramp_s = (per_stream - 1) / ramp if ramp > 0 else 0
+        sampler = Sampler(server, ramp_s + settings.seconds / 2.0)
         sampler.start()
         m0 = machine_ticks()
         cpu0, t0 = tree_cpu_ms(server.pid()), time.monotonic()
@@ -647,7 +692,7 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
         server_alive = server.alive()
         cpu1 = tree_cpu_ms(server.pid()) if server_alive else None
         m1 = machine_ticks()
-        row["rss_peak_kib"] = sampler.stop()
+        row["rss_peak_kib"], row["private_peak_kib"], row["pss_mid_kib"] = sampler.stop()
         row["notes"] += cnotes
         if any("hung" in x for x in cnotes):
             row["harness_errors"] += [x for x in cnotes if "hung" in x]
@@ -676,8 +721,14 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
             row["cpu_pct"] = 100.0 * row["cpu_ms"] / (row["window_s"] * 1000.0)
             vs = row["streaming"] * settings.seconds
             row["cpu_per_vs"] = row["cpu_ms"] / vs if vs > 0 else None
-        if row.get("rss_peak_kib") and row.get("rss_idle_kib") is not None:
-            row["kib_per_viewer"] = (row["rss_peak_kib"] - row["rss_idle_kib"]) / n_total
+            # What the viewers added: the window's CPU less what the server
+            # spends with the stream(s) running and no viewer.
+            above = row["cpu_ms"] - row["idle_cpu_pct"] / 100.0 * row["window_s"] * 1000.0
+            row["cpu_above_idle_per_vs"] = max(0.0, above) / vs if vs > 0 else None
+        if row.get("private_peak_kib") and row.get("private_idle_kib") is not None:
+            # Shared memory is left out: rtspd's ring fills up over its first
+            # ring_size / bitrate seconds (about 30 s here) whatever the viewers.
+            row["kib_per_viewer"] = (row["private_peak_kib"] - row["private_idle_kib"]) / n_total
         row["sustained"] = (row["streaming"] == n_total and row["failed"] == 0
                             and row["lost"] == 0 and not row["harness_errors"])
         if kind == "gst":
@@ -735,7 +786,9 @@ COLUMNS = [
     ("ttfk p99", "ttfk p99 ms", lambda r: fmt(r.get("ttfk_p99"))),
     ("srv CPU%", "server CPU % of one core", lambda r: fmt(r.get("cpu_pct"))),
     ("ms/v-s", "server CPU ms per viewer-second", lambda r: fmt(r.get("cpu_per_vs"), "%.3f")),
+    ("above idle", "the same, above idle", lambda r: fmt(r.get("cpu_above_idle_per_vs"), "%.3f")),
     ("RSS MiB", "server RSS MiB (peak)", lambda r: fmt(r["rss_peak_kib"] / 1024.0 if r.get("rss_peak_kib") else None, "%.1f")),
+    ("PSS MiB", "server PSS MiB (mid-run)", lambda r: fmt(r["pss_mid_kib"] / 1024.0 if r.get("pss_mid_kib") else None, "%.1f")),
     ("KiB/v", "KiB per added viewer", lambda r: fmt(r.get("kib_per_viewer"), "%.1f")),
     ("client CPU%", "load client CPU %", lambda r: fmt(100.0 * r["client_cpu_s"] / r["window_s"]
                                                          if r.get("client_cpu_s") is not None and r.get("window_s") else None)),
@@ -869,6 +922,15 @@ def findings(settings, rows, multi_rows):
                           ("%.2f times" % ratios[0][1]) if len(ratios) == 1 else
                           "%.2f to %.2f times" % (min(x for _, x in ratios), max(x for _, x in ratios)),
                           ", ".join("N=%d: %.2f" % (n, x) for n, x in ratios)))
+            ab = []
+            for n, _ in ratios:
+                a = [r for r in rows if r["server"] == "rtspd" and r["transport"] == tr and r["n"] == n]
+                b = [r for r in rows if r["server"] == "gst" and r["transport"] == tr and r["n"] == n]
+                if a and b and a[0].get("cpu_above_idle_per_vs") and b[0].get("cpu_above_idle_per_vs"):
+                    ab.append((n, a[0]["cpu_above_idle_per_vs"] / b[0]["cpu_above_idle_per_vs"]))
+            if ab:
+                out.append("Counting only what the viewers added above each server's idle cost: %s."
+                           % ", ".join("N=%d: %.2f" % (n, x) for n, x in ab))
         else:
             out.append("Over %s there is no load both servers sustained, so no CPU ratio." % tr.upper())
     # memory
@@ -910,6 +972,17 @@ def findings(settings, rows, multi_rows):
                     "" if s1.get("sustained") else " (NOT sustained)")
                 if m.get("cpu_per_vs") and s1.get("cpu_per_vs"):
                     txt += "; many streams cost %.2f times as much per viewer-second" % (m["cpu_per_vs"] / s1["cpu_per_vs"])
+                if m.get("cpu_above_idle_per_vs") and s1.get("cpu_above_idle_per_vs"):
+                    txt += (". With no viewer the %d streams took %.0f%% of a core (one stream: %.1f%%); "
+                            "above that idle cost, a viewer of one of many streams cost %.3f ms per second "
+                            "against %.3f for one stream (%.2f times)" % (
+                                m["streams"], m["idle_cpu_pct"], s1["idle_cpu_pct"],
+                                m["cpu_above_idle_per_vs"], s1["cpu_above_idle_per_vs"],
+                                m["cpu_above_idle_per_vs"] / s1["cpu_above_idle_per_vs"]))
+            if m.get("pss_mid_kib"):
+                txt += "; memory (PSS) with %d streams: %.0f MiB" % (m["streams"], m["pss_mid_kib"] / 1024.0)
+                if s1 and s1.get("pss_mid_kib"):
+                    txt += " against %.0f MiB for one" % (s1["pss_mid_kib"] / 1024.0)
             out.append(txt + ".")
     return out
 
@@ -966,10 +1039,19 @@ def write_report(settings, rows, multi_rows, started, finished, media_file, path
                  "workers; gst: one process) from /proc/PID/stat, read just before rtspbench starts and "
                  "just after it exits, so it includes connection set-up and teardown. A process born in "
                  "the window counts from zero; one that exited counts through its parent's cutime+cstime.")
-    lines.append("- **ms/viewer-second** = server CPU ms / (viewers streaming x %g s)." % settings.seconds)
+    lines.append("- **ms/viewer-second** = server CPU ms / (viewers streaming x %g s). **Above idle**: the "
+                 "same after taking away what the server spent in that window with the stream(s) running "
+                 "and no viewer (the idle rate measured before the run): the cost the viewers added. "
+                 "gst's idle includes gst_server.py's Python feeder, which hands every demuxed frame "
+                 "to the media pipeline (about 1%% of a core per stream)." % settings.seconds)
     lines.append("- **RSS**: sum of VmRSS over the tree, sampled every 0.25 s during the run; the peak. "
-                 "**KiB per added viewer** = (peak RSS - idle RSS) / N. Shared pages (libraries, "
-                 "rtspd's shared-memory ring) count once per process that maps them.")
+                 "Shared pages (libraries, rtspd's shared-memory ring) count once per process that maps "
+                 "them. **PSS**: sum of Pss (/proc/PID/smaps_rollup) over the tree, read once in the "
+                 "middle of the run: shared pages divided among the processes that map them, i.e. the "
+                 "memory the server really uses. **KiB per added viewer** = (peak - idle) / N of "
+                 "VmRSS - RssShmem: shared memory is left out because rtspd's 8 MiB ring of a live "
+                 "stream fills up during its first ~30 s whatever the number of viewers. Kernel socket "
+                 "buffers are in none of these.")
     lines.append("- **streaming / failed / lost / ttfk**: from rtspbench: a viewer is streaming when it "
                  "played its whole time with every track flowing; lost = RTP sequence gaps; ttfk = time "
                  "from connect() to the first packet of a key frame. rtspd starts viewers at the latest key "
@@ -1026,9 +1108,11 @@ def write_report(settings, rows, multi_rows, started, finished, media_file, path
         lines += details
         lines.append("")
     lines.append("Idle (stream running, no viewer), per run: " + "; ".join(
-        "%s: %s%% CPU, %s MiB" % (r["label"], fmt(r.get("idle_cpu_pct"), "%.1f"),
-                                  fmt(r["rss_idle_kib"] / 1024.0 if r.get("rss_idle_kib") else None, "%.1f"))
-        for r in rows) + ".")
+        "%s: %s%% CPU, RSS %s MiB, PSS %s MiB" % (
+            r["label"], fmt(r.get("idle_cpu_pct"), "%.1f"),
+            fmt(r["rss_idle_kib"] / 1024.0 if r.get("rss_idle_kib") else None, "%.1f"),
+            fmt(r["pss_idle_kib"] / 1024.0 if r.get("pss_idle_kib") else None, "%.1f"))
+        for r in rows + (multi_rows or [])) + ".")
     lines.append("")
     d = os.path.dirname(path)
     if d:
