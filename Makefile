@@ -66,6 +66,13 @@ $(BUILD)/.deps: Makefile
 	@touch $@
 
 # ---------------------------------------------------------------- build
+# The files that print the version are rebuilt when it changes (a commit,
+# or the tree becoming dirty): $(BUILD)/version is rewritten only then.
+VERSION_FILE := $(BUILD)/version
+$(shell mkdir -p $(BUILD) && (echo '$(VERSION)' | cmp -s - $(VERSION_FILE) || echo '$(VERSION)' > $(VERSION_FILE)))
+VERSIONED := $(patsubst %.c,%.o,$(shell grep -l RTSPD_VERSION master/*.c worker/*.c tools/*.c 2>/dev/null))
+$(addprefix $(BUILD)/obj/,$(VERSIONED)) $(addprefix $(BUILD)/asan/obj/,$(VERSIONED)): $(VERSION_FILE)
+
 # V=1 shows the compiler command lines.
 Q := $(if $(V),,@)
 

@@ -879,7 +879,7 @@ def versions(settings):
     v = {}
     v["rtspd"] = cmd_output([settings.rtspd, "--version"]).splitlines()[:1]
     v["gst"] = cmd_output(["gst-launch-1.0", "--version"]).splitlines()[1:2]
-    v["ffmpeg"] = cmd_output(["ffmpeg", "-version"]).splitlines()[:1]
+    v["ffmpeg"] = [x.split(" Copyright")[0] for x in cmd_output(["ffmpeg", "-version"]).splitlines()[:1]]
     return {k: (x[0] if x else "unknown") for k, x in v.items()}
 
 
