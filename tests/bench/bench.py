@@ -65,6 +65,10 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import ports  # noqa: E402
+from ports import free_tcp_port  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 PYTHON = "/usr/bin/python3"
@@ -331,32 +335,10 @@ def kill_all():
         untrack(p)
 
 
-def free_tcp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def free_udp_base(span=64):
     """A base (multiple of 8) below the ephemeral range whose first `span`
     ports are free; rtspd skips busy blocks above it by itself."""
-    for _ in range(200):
-        base = random.randrange(10000, 24000, 8)
-        socks = []
-        try:
-            for p in range(base, base + span):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("0.0.0.0", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free UDP port range")
+    return ports.free_udp_base(10000, 24000 + span, span)
 
 
 class HarnessError(Exception):

@@ -21,6 +21,10 @@ import time
 
 import pytest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import ports  # noqa: E402
+from ports import free_tcp_port  # noqa: E402,F401
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
@@ -62,32 +66,10 @@ def require_tool(name):
 
 # ---------------------------------------------------------------- ports
 
-def free_tcp_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def free_udp_base(span=256):
     """A base port (multiple of 8) in 30000..50000 whose next `span` UDP
     ports are free right now."""
-    for _ in range(200):
-        base = random.randrange(30000, 50000 - span, 8)
-        socks = []
-        try:
-            for p in range(base, base + span):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("0.0.0.0", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free UDP port range")
+    return ports.free_udp_base(30000, 50000, span)
 
 
 # ---------------------------------------------------------------- processes
