@@ -15,7 +15,14 @@
  * thread, one epoll set, non-blocking sockets; TCP is read with large recv()
  * calls into one shared buffer and parsed in place (only an incomplete tail
  * is carried over per connection), UDP with recvmmsg(); nothing is allocated
- * per packet and the clock is read once per wake-up.
+ * per packet and the clock is read once per wake-up. It also runs itself as
+ * SCHED_BATCH: on the server's machine an ordinary task woken by each
+ * arriving packet would preempt the server in the middle of its fan-out
+ * burst, a context switch per wake-up that viewers on other machines never
+ * cause; a batch task waits for the server's time slice to end instead
+ * (its packets queue up meanwhile, as they would in a NIC). Every server
+ * measured gets the same treatment. --gro goes one step further for UDP:
+ * see usage().
  *
  * Each viewer: OPTIONS (its Public header picks the keep-alive method, as
  * ffmpeg does; a refusal is tolerated), DESCRIBE, SETUP of every media, an
@@ -58,9 +65,11 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <sched.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -104,6 +113,7 @@
 
 #define UDP_BATCH           64       /* datagrams per recvmmsg() */
 #define UDP_SLOT            4096     /* bytes per datagram; larger ones are truncated (and counted) */
+#define UDP_GRO_SLOT        65536    /* with --gro: a whole coalesced burst */
 #define UDP_RCVBUF          (1 << 20)
 
 #define OUT_CAP             4096     /* one request; the URL is limited to fit */
@@ -219,6 +229,7 @@ struct options {
 	bool stall_enabled;
 	int stall_viewer;
 	double stall_after, stall_for;
+	bool gro;                   /* UDP_GRO on the RTP sockets */
 	const char *url;
 };
 
@@ -242,7 +253,12 @@ static struct rtsp_request parsed_request;
 
 static struct mmsghdr udp_msgs[UDP_BATCH];
 static struct iovec udp_iov[UDP_BATCH];
-static char *udp_buf;                   /* UDP_BATCH * UDP_SLOT */
+static char *udp_buf;                   /* UDP_BATCH * udp_slot */
+static size_t udp_slot = UDP_SLOT;
+static union {
+	char buf[CMSG_SPACE(sizeof(int))];
+	struct cmsghdr align;
+} udp_ctl[UDP_BATCH];
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -932,6 +948,15 @@ static int open_udp_pair(struct viewer *v, struct track *t, int track_index, int
 			int size = UDP_RCVBUF;
 			setsockopt(a, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
 		}
+		if (opt.gro) {
+			int one = 1;
+			if (setsockopt(a, SOL_UDP, UDP_GRO, &one, sizeof one) < 0) {
+				int e = errno;
+				close(a);
+				close(b);
+				return -e;
+			}
+		}
 		t->rtp_fd = a;
 		t->rtcp_fd = b;
 		epoll_set(a, ev_key(v->index, 1 + 2 * track_index), EPOLLIN, EPOLL_CTL_ADD);
@@ -1278,19 +1303,41 @@ static void on_tcp_event(struct viewer *v, uint32_t events)
 
 /* ---------------------------------------------------------------- UDP input */
 
+/* The segment size of a datagram the kernel coalesced (UDP_GRO), or 0. */
+static size_t gro_segment(const struct msghdr *mh)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR((struct msghdr *)mh, cm))
+		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+			int seg;
+			memcpy(&seg, CMSG_DATA(cm), sizeof seg);
+			return seg > 0 ? (size_t)seg : 0;
+		}
+	return 0;
+}
+
 static void read_udp(struct viewer *v, int track, bool rtcp, int fd)
 {
 	int n = recvmmsg(fd, udp_msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
 	for (int i = 0; i < n; i++) {
+		struct msghdr *mh = &udp_msgs[i].msg_hdr;
 		const uint8_t *p = udp_iov[i].iov_base;
 		size_t len = udp_msgs[i].msg_len;
-		if (udp_msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+		if (mh->msg_flags & MSG_TRUNC)
 			v->tracks[track].truncated++;
-		udp_msgs[i].msg_hdr.msg_flags = 0;
-		if (rtcp)
-			on_rtcp(v, track, p, len);
-		else
-			on_rtp(v, track, p, len);
+		size_t seg = opt.gro ? gro_segment(mh) : 0;
+		mh->msg_flags = 0;
+		mh->msg_controllen = opt.gro ? sizeof udp_ctl[i].buf : 0;
+		if (seg == 0 || seg >= len)
+			seg = len;
+		/* A coalesced datagram is the sender's run of packets, each seg
+		 * bytes but the last. */
+		for (size_t off = 0; off < len; off += seg) {
+			size_t l = len - off < seg ? len - off : seg;
+			if (rtcp)
+				on_rtcp(v, track, p + off, l);
+			else
+				on_rtp(v, track, p + off, l);
+		}
 	}
 }
 
@@ -1772,6 +1819,9 @@ static void usage(FILE *f)
 		"  --stall K:A:F     viewer K (from 0) stops reading A s into its play, for F s;\n"
 		"                    it is reported apart and left out of the other totals; over TCP\n"
 		"                    it reads with a fixed 64 KiB socket buffer, like a slow network\n"
+		"  --gro             UDP: receive like a host whose NIC coalesces datagrams (UDP_GRO):\n"
+		"                    a burst the server sent segmented (UDP_SEGMENT) is handed over\n"
+		"                    whole, not cut up on the sender's CPU as loopback otherwise does\n"
 		"exit status: 0 every (other) viewer streamed with no loss, 1 otherwise, 2 usage\n"
 		"environment: RTSPBENCH_DEBUG=1 logs every sequence gap, and why a viewer did not stream\n");
 }
@@ -1817,6 +1867,7 @@ static int parse_args(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "stall", required_argument, NULL, 'S' },
+		{ "gro", no_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1857,6 +1908,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'q':
 			opt.quiet = true;
+			break;
+		case 'G':
+			opt.gro = true;
 			break;
 		case 'S':
 			if (!parse_stall(optarg)) {
@@ -1945,20 +1999,29 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	struct sched_param batch = { 0 };
+	if (sched_setscheduler(0, SCHED_BATCH, &batch) < 0)
+		fprintf(stderr, "rtspbench: SCHED_BATCH: %s (measuring anyway)\n", strerror(errno));
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	rx_buf = malloc(RX_CAP);
-	udp_buf = malloc((size_t)UDP_BATCH * UDP_SLOT);
+	if (opt.gro)
+		udp_slot = UDP_GRO_SLOT;
+	udp_buf = malloc((size_t)UDP_BATCH * udp_slot);
 	viewers = xcalloc((size_t)opt.viewers, sizeof *viewers);
 	if (epfd < 0 || !rx_buf || !udp_buf) {
 		fprintf(stderr, "rtspbench: set-up failed: %s\n", strerror(errno));
 		return 1;
 	}
 	for (int i = 0; i < UDP_BATCH; i++) {
-		udp_iov[i].iov_base = udp_buf + (size_t)i * UDP_SLOT;
-		udp_iov[i].iov_len = UDP_SLOT;
+		udp_iov[i].iov_base = udp_buf + i * udp_slot;
+		udp_iov[i].iov_len = udp_slot;
 		udp_msgs[i].msg_hdr.msg_iov = &udp_iov[i];
 		udp_msgs[i].msg_hdr.msg_iovlen = 1;
+		if (opt.gro) {
+			udp_msgs[i].msg_hdr.msg_control = udp_ctl[i].buf;
+			udp_msgs[i].msg_hdr.msg_controllen = sizeof udp_ctl[i].buf;
+		}
 	}
 	for (int i = 0; i < opt.viewers; i++) {
 		viewers[i].index = i;
