@@ -10,13 +10,17 @@ first. Environment:
   BENCH_TCP      viewer counts over TCP interleaved (default "10 100 500 1000 2000";
                  set and empty: none)
   BENCH_UDP      viewer counts over UDP (default "100 500 1000"; set and empty: none)
+  BENCH_UDP_GRO  viewer counts over UDP with a client that receives coalesced
+                 bursts (rtspbench -T udp --gro; "UDP+GRO" in the report;
+                 default "100 500 1000"; set and empty: none)
   BENCH_RAMP     joins per second (default 100), for both servers
   BENCH_MULTI    the multi-stream case, STREAMSxVIEWERS (default "50x10"; "0" skips it)
   BENCH_MULTI_SINGLE  its single-stream counterpart, viewers of one stream
                  (default: STREAMS x VIEWERS, i.e. 500)
-  BENCH_SMOKE=1  10 viewers for 3 s, TCP and UDP, each server once, and a
-                 3x3 multi-stream round; a 2 s file, so both servers loop
-                 during the run. Well under a minute; `make check` runs it.
+  BENCH_SMOKE=1  10 viewers for 3 s, TCP, UDP and UDP+GRO, each server once,
+                 and a 3x3 multi-stream round; a 2 s file, so both servers loop
+                 during the run; no profile. Well under a minute; `make check`
+                 runs it.
   BENCH_OUT      the report (default docs/PERFORMANCE.md; in smoke mode a
                  temporary file, never the docs)
   BENCH_JSON     also write every measurement as JSON to this file
@@ -38,6 +42,29 @@ takes away the idle rate over the window. RSS is the sum of VmRSS over the
 tree, sampled every 0.25 s, the peak reported; PSS the sum of Pss, read once
 in the middle of the run; KiB per added viewer comes from VmRSS - RssShmem
 (rtspd's ring is shared memory that fills up over time whatever the load).
+The load client runs as SCHED_BATCH (rtspbench sets it itself), so that its
+wake-ups do not preempt the server in the middle of a burst; both servers
+get the same client.
+
+Two UDP sets: "UDP" is a client that receives datagram by datagram, as
+ffmpeg or VLC do; on loopback the kernel cuts the segmented bursts rtspd
+sends (UDP_SEGMENT) back into datagrams on rtspd's CPU, and each datagram's
+receive path, the client's wake-up included, is charged to the sender.
+"UDP+GRO" is rtspbench --gro: its sockets set UDP_GRO and take a burst
+whole, as a host with a GRO-capable NIC does; that is closer to what the
+server pays on a real network, where the receive side runs on other
+machines. gst-rtsp-server sends one datagram per packet, so --gro changes
+little for it; it is measured all the same.
+
+Hot-path profile (not in smoke mode): when perf works, rtspd's worker
+processes are recorded with `perf record -F 999 -g` for 10 s of the TCP
+and the UDP run with the most viewers (from about 5 s after rtspbench
+starts, or once every viewer has joined if the ramp is longer), and the
+report gets the top symbols by self time, a children view, the user/kernel
+split and the share under net_rx_action / __netif_receive_skb (the
+loopback receive path run in the server's context). perf's files stay in
+the work directory; without perf the section says so and nothing fails.
+
 The report says all this, with the machine, the commit and the numbers.
 
 Exit status: 0 when every planned run was measured; 1 when the harness or
@@ -77,6 +104,18 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|"
                           r"SUMMARY: (Address|Undefined|Leak)")
 SERVERS = ("rtspd", "gst")
+TRANSPORTS = ("tcp", "udp", "udp-gro")
+TRANSPORT_LABELS = {"tcp": "TCP", "udp": "UDP", "udp-gro": "UDP+GRO"}
+# rtspbench's options per transport: udp-gro is UDP with UDP_GRO on the
+# client's RTP sockets (it takes the server's segmented bursts whole).
+TRANSPORT_ARGS = {"tcp": ["-T", "tcp"], "udp": ["-T", "udp"], "udp-gro": ["-T", "udp", "--gro"]}
+PROFILE_HZ = 999
+PROFILE_SECONDS = 10.0
+PROFILE_DELAY = 5.0
+
+
+def tr_label(transport):
+    return TRANSPORT_LABELS.get(transport, transport.upper())
 
 
 def log(msg):
@@ -134,6 +173,7 @@ class Settings:
             self.seconds = 3
             self.tcp = [10]
             self.udp = [10]
+            self.udp_gro = [10]
             self.multi = (3, 3)
             self.multi_single = 0          # the single-stream rows cover that path
             self.warm_seconds = 0.5
@@ -145,6 +185,7 @@ class Settings:
             self.seconds = env_int("BENCH_SECONDS", 30)
             self.tcp = env_counts("BENCH_TCP", "10 100 500 1000 2000")
             self.udp = env_counts("BENCH_UDP", "100 500 1000")
+            self.udp_gro = env_counts("BENCH_UDP_GRO", "100 500 1000")
             m = env_str("BENCH_MULTI", "50x10")
             if m in ("0", "no", "off"):
                 self.multi = None
@@ -160,6 +201,15 @@ class Settings:
             self.idle_seconds = 3.0
             self.out = env_str("BENCH_OUT", os.path.join(REPO, "docs", "PERFORMANCE.md"))
             self.json = env_str("BENCH_JSON", os.path.join(REPO, "build", "bench", "results.json"))
+        # (transport, N) of the rtspd runs to profile: the most viewers over
+        # TCP and over plain UDP; main() drops them if perf does not work.
+        self.profile = set()
+        if not self.smoke:
+            if self.tcp:
+                self.profile.add(("tcp", max(self.tcp)))
+            if self.udp:
+                self.profile.add(("udp", max(self.udp)))
+        self.perf_status = "this is a smoke run" if self.smoke else None
         if self.out:
             self.out = resolve(self.out)
         if self.json:
@@ -509,8 +559,8 @@ def run_clients(settings, urls, viewers, seconds, ramp, transport, logdir, tag, 
     joining at `ramp` per second. Returns (list of results or None, notes)."""
     procs = []
     for i, url in enumerate(urls):
-        cmd = [settings.rtspbench, "-n", str(viewers), "-t", "%g" % seconds,
-               "-T", transport, "-q"]
+        cmd = [settings.rtspbench, "-n", str(viewers), "-t", "%g" % seconds] + \
+            TRANSPORT_ARGS[transport] + ["-q"]
         if ramp > 0:
             cmd += ["-r", "%g" % ramp]
         cmd.append(url)
@@ -616,8 +666,198 @@ class Sampler(threading.Thread):
         return self.peak, self.peak_private, self.pss
 
 
+# ---------------------------------------------------------------- profile
+
+def check_perf():
+    """None when `perf record` works here, else why not."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return "perf is not installed"
+    try:
+        p = subprocess.run([perf, "record", "-o", "/dev/null", "--", "true"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=15, check=False)
+    except subprocess.TimeoutExpired:
+        return "`perf record` did not finish a trial run within 15 s"
+    except OSError as e:
+        return "perf could not run: %s" % e
+    if p.returncode != 0:
+        why = p.stdout.decode("utf-8", "replace").strip().splitlines()
+        try:
+            with open("/proc/sys/kernel/perf_event_paranoid") as f:
+                paranoid = " (kernel.perf_event_paranoid = %s)" % f.read().strip()
+        except OSError:
+            paranoid = ""
+        return "`perf record` failed here%s: %s" % (paranoid, why[0] if why else "exit %d" % p.returncode)
+    return None
+
+
+def profile_window(ramp_s, seconds):
+    """(start, length) of the recording, in seconds from the start of the
+    load client: PROFILE_SECONDS from PROFILE_DELAY on, or from the end of
+    the ramp if that is later; shortened (and started earlier) to end a
+    second before the last viewer does."""
+    total = ramp_s + seconds
+    start, length = max(PROFILE_DELAY, ramp_s), PROFILE_SECONDS
+    latest_end = total - 1.0
+    if start + length > latest_end:
+        start = max(min(start, latest_end - length), min(ramp_s, latest_end - 2.0), 0.5)
+        length = max(1.0, min(PROFILE_SECONDS, latest_end - start))
+    return start, length
+
+
+class Profiler(threading.Thread):
+    """`perf record -g` of a server's processes (rtspd: its workers, not the
+    master) for `length` seconds, `delay` seconds after it is started. Never
+    raises: what went wrong ends up in self.error."""
+
+    def __init__(self, server, path, delay, length):
+        super().__init__(daemon=True)
+        self.server = server
+        self.path = path
+        self.delay = delay
+        self.length = length
+        self.halt = threading.Event()
+        self.proc = None
+        self.pids = []
+        self.error = None
+        self.started_at = None       # seconds after the Profiler started
+        self.t0 = None
+
+    def run(self):
+        self.t0 = time.monotonic()
+        try:
+            if self.halt.wait(self.delay):
+                self.error = "the run ended before the recording was to start"
+                return
+            if not self.server.alive():
+                self.error = "the server was not running"
+                return
+            members = self.server.members()
+            master = self.server.pid()
+            self.pids = [p for p in members if p != master] or [master]
+            cmd = ["perf", "record", "-F", str(PROFILE_HZ), "-g", "-o", self.path,
+                   "-p", ",".join(str(p) for p in self.pids), "--", "sleep", "%g" % self.length]
+            log_path = self.path + ".log"
+            with open(log_path, "wb") as plog:
+                self.started_at = time.monotonic() - self.t0
+                self.proc = track(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=plog,
+                                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                                   preexec_fn=_server_preexec))
+            try:
+                self.proc.wait(self.length + 30)
+            except subprocess.TimeoutExpired:
+                self.error = "perf record did not end (stopped)"
+                self.finish()
+            if self.proc.returncode not in (0, None) and not os.path.exists(self.path):
+                try:
+                    with open(log_path, "rb") as f:
+                        tail = f.read().decode("utf-8", "replace").strip().splitlines()
+                except OSError:
+                    tail = []
+                self.error = "perf record exited with %s%s" % (
+                    self.proc.returncode, (": " + tail[-1]) if tail else "")
+        except Exception as e:          # a profile is never worth failing the bench for
+            self.error = "perf record could not run: %s" % e
+        finally:
+            if self.proc is not None:
+                untrack(self.proc)
+
+    def finish(self):
+        """Stop perf early (SIGINT: it writes its file and exits), then
+        harder if it does not."""
+        p = self.proc
+        if p is None or p.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGINT, 15), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(p.pid, sig)
+            except OSError:
+                pass
+            try:
+                p.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+
+    def stop(self):
+        """After the load: cancel a recording not yet started, end one still
+        running (the load ended early), wait for it."""
+        self.halt.set()
+        self.join(1)
+        if self.is_alive():
+            self.finish()
+            self.join(30)
+
+
+HEX_SYM_RE = re.compile(r"\[[.kgu]\]\s+0x[0-9a-f]+\s*$")
+# "  12.34%  [k] sym" (self), "  56.78%  12.34%  [k] sym" (children),
+# "  12.34%  123  [k] sym" (self with -n: the number of samples)
+REPORT_LINE_RE = re.compile(r"^\s*([\d.]+)%\s+(?:([\d.]+)%\s+)?(?:(\d+)\s+)?\[(.)\]\s+(.*?)\s*$")
+
+
+def perf_report(path, args, timeout=180):
+    try:
+        p = subprocess.run(["perf", "report", "-i", path, "--stdio"] + args,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           timeout=timeout, check=False)
+        return p.stdout.decode("utf-8", "replace")
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def summarize_profile(path):
+    """What the report shows of one recording: a dict with the event, the
+    sample count, the top self and children lines, the user/kernel split
+    and the share of samples under the loopback receive path."""
+    out = {"file": path}
+    self_all = perf_report(path, ["--no-children", "-n", "--sort", "sym", "-g", "none"])
+    m = re.search(r"^# Samples: (\S+)\s+of event '([^']*)'", self_all, re.M)
+    if not m:
+        out["error"] = "perf report found no samples in %s" % os.path.basename(path)
+        return out
+    out["samples"], out["event"] = m.group(1), m.group(2)
+    user = kernel = other = 0.0
+    samples = 0
+    top_self = []
+    for line in self_all.splitlines():
+        mm = REPORT_LINE_RE.match(line)
+        if not mm:
+            continue
+        pct, where = float(mm.group(1)), mm.group(4)
+        samples += int(mm.group(3) or 0)
+        if where == ".":
+            user += pct
+        elif where == "k":
+            kernel += pct
+        else:
+            other += pct
+        if pct >= 1.5 and not HEX_SYM_RE.search(line) and len(top_self) < 15:
+            top_self.append(line.rstrip())
+    if samples:
+        out["samples"] = str(samples)      # the header rounds to thousands ("12K")
+    out["user_pct"], out["kernel_pct"], out["other_pct"] = user, kernel, other
+    out["top_self"] = top_self
+    children = perf_report(path, ["--children", "--sort", "sym", "-g", "none"])
+    top_children, under = [], {}
+    for line in children.splitlines():
+        mm = REPORT_LINE_RE.match(line)
+        if not mm or mm.group(2) is None:
+            continue
+        sym = mm.group(5)
+        # the loopback receive path; __netif_receive_skb is often inlined
+        # into __netif_receive_skb_one_core or _list_core
+        if sym == "net_rx_action" or sym.startswith("__netif_receive_skb"):
+            under.setdefault(sym, float(mm.group(1)))
+        if not HEX_SYM_RE.search(line) and len(top_children) < 20:
+            top_children.append(line.rstrip())
+    out["top_children"] = top_children
+    out["under"] = under
+    return out
+
+
 def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, media_file,
-            names=None, label=None):
+            names=None, label=None, profile=False):
     """Start a fresh server, warm it up, measure idle, run the load, stop it.
     Returns a row (dict)."""
     n_total = streams * per_stream
@@ -626,6 +866,7 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
            "notes": [], "harness_errors": []}
     server = Server(kind, settings, workdir, media_dir, media_file, streams=streams)
     tag = "%s-%s-%dx%d" % (kind, transport, streams, per_stream)
+    profiler = None
     try:
         try:
             server.start()
@@ -666,8 +907,13 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
         ramp_s = (per_stream - 1) / ramp if ramp > 0 else 0
         sampler = Sampler(server, ramp_s + settings.seconds / 2.0)
         sampler.start()
+        if profile:
+            delay, length = profile_window(ramp_s, settings.seconds)
+            profiler = Profiler(server, os.path.join(server.dir, "perf-%s.data" % tag), delay, length)
         m0 = machine_ticks()
         cpu0, t0 = tree_cpu_ms(server.pid()), time.monotonic()
+        if profiler:
+            profiler.start()
         results, cnotes = run_clients(settings, urls, per_stream, settings.seconds, ramp,
                                       transport, server.dir, tag)
         t1 = time.monotonic()
@@ -675,6 +921,25 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
         cpu1 = tree_cpu_ms(server.pid()) if server_alive else None
         m1 = machine_ticks()
         row["rss_peak_kib"], row["private_peak_kib"], row["pss_mid_kib"] = sampler.stop()
+        if profiler:
+            profiler.stop()
+            prof = {"file": profiler.path, "pids": profiler.pids, "hz": PROFILE_HZ,
+                    "start_s": profiler.started_at, "length_s": profiler.length,
+                    "joined": min(per_stream, 1 + int((profiler.started_at or 0) * ramp))}
+            if profiler.error:
+                prof["error"] = profiler.error
+            elif profiler.is_alive():
+                prof["error"] = "perf record did not end"
+            else:
+                try:
+                    prof.update(summarize_profile(profiler.path))
+                except Exception as e:
+                    prof["error"] = "perf report failed: %s" % e
+            row["profile"] = prof
+            if profiler.started_at is not None:
+                row["notes"].append("profiled: perf sampled the rtspd workers at %d Hz with call graphs "
+                                    "for %g s of this run, which adds a little to its server CPU and "
+                                    "machine busy figures" % (PROFILE_HZ, profiler.length))
         row["notes"] += cnotes
         if any("hung" in x for x in cnotes):
             row["harness_errors"] += [x for x in cnotes if "hung" in x]
@@ -721,6 +986,8 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
                                     "packetizing)" % over)
         return row
     finally:
+        if profiler is not None and profiler.is_alive():
+            profiler.stop()
         info = server.stop()
         if info:
             row["stop"] = {"rc": info.get("rc"), "killed": info.get("killed"), "left": info.get("left")}
@@ -757,7 +1024,7 @@ def ratio_for(rows, transport, n):
 
 COLUMNS = [
     ("server", "server", lambda r: r["server"]),
-    ("tr", "transport", lambda r: r["transport"].upper()),
+    ("tr", "transport", lambda r: tr_label(r["transport"])),
     ("N", "viewers", lambda r: str(r["n"]) if r.get("streams", 1) == 1
      else "%dx%d" % (r["streams"], r["per_stream"])),
     ("streaming", "streaming", lambda r: fmt(r.get("streaming"), "%d")),
@@ -868,7 +1135,8 @@ def versions(settings):
 def findings(settings, rows, multi_rows):
     """Sentences about the numbers."""
     out = []
-    for tr in ("tcp", "udp"):
+    for tr in TRANSPORTS:
+        label = tr_label(tr)
         counts = sorted({r["n"] for r in rows if r["transport"] == tr})
         if not counts:
             continue
@@ -879,7 +1147,7 @@ def findings(settings, rows, multi_rows):
             name = "rtspd" if kind == "rtspd" else "gst-rtsp-server"
             if not bad:
                 out.append("Over %s, %s sustained every load tried, up to %d viewers (all streaming, no loss)."
-                           % (tr.upper(), name, max(counts)))
+                           % (label, name, max(counts)))
             else:
                 first = min(bad, key=lambda r: r["n"])
                 how = []
@@ -895,12 +1163,12 @@ def findings(settings, rows, multi_rows):
                     how.append("first error: %s" % first["errors"][0])
                 sustained_txt = ("it sustained %s" % ", ".join(str(x) for x in ok)) if ok else "it sustained none of the loads"
                 out.append("Over %s, %s stopped sustaining the load at %d viewers (%s); %s."
-                           % (tr.upper(), name, first["n"], "; ".join(how) or "see the table", sustained_txt))
+                           % (label, name, first["n"], "; ".join(how) or "see the table", sustained_txt))
         ratios = [(n, ratio_for(rows, tr, n)) for n in counts]
         ratios = [(n, x) for n, x in ratios if x is not None]
         if ratios:
             out.append("Over %s, where both sustained the load, rtspd needed %s gst-rtsp-server's CPU per viewer-second (%s)."
-                       % (tr.upper(),
+                       % (label,
                           ("%.2f times" % ratios[0][1]) if len(ratios) == 1 else
                           "%.2f to %.2f times" % (min(x for _, x in ratios), max(x for _, x in ratios)),
                           ", ".join("N=%d: %.2f" % (n, x) for n, x in ratios)))
@@ -914,7 +1182,20 @@ def findings(settings, rows, multi_rows):
                 out.append("Counting only what the viewers added above each server's idle cost: %s."
                            % ", ".join("N=%d: %.2f" % (n, x) for n, x in ab))
         else:
-            out.append("Over %s there is no load both servers sustained, so no CPU ratio." % tr.upper())
+            out.append("Over %s there is no load both servers sustained, so no CPU ratio." % label)
+    # what a client that takes bursts whole changes, per server
+    for kind in SERVERS:
+        pairs = []
+        for n in sorted(set(settings.udp) & set(settings.udp_gro)):
+            a = [r for r in rows if r["server"] == kind and r["transport"] == "udp" and r["n"] == n]
+            b = [r for r in rows if r["server"] == kind and r["transport"] == "udp-gro" and r["n"] == n]
+            if (a and b and a[0].get("sustained") and b[0].get("sustained")
+                    and a[0].get("cpu_per_vs") and b[0].get("cpu_per_vs")):
+                pairs.append((n, b[0]["cpu_per_vs"] / a[0]["cpu_per_vs"]))
+        if pairs:
+            out.append("%s's CPU per viewer-second over UDP+GRO, as a fraction of the same over UDP "
+                       "(both sustained): %s." % ("rtspd" if kind == "rtspd" else "gst-rtsp-server",
+                                                  ", ".join("N=%d: %.2f" % p for p in pairs)))
     # memory
     for kind in SERVERS:
         kv = [r["kib_per_viewer"] for r in rows if r["server"] == kind and r.get("kib_per_viewer") is not None
@@ -933,7 +1214,7 @@ def findings(settings, rows, multi_rows):
     if sat:
         out.append("The machine (server and load client together) was saturated (>= 90%% busy) in: %s; "
                    "there the load client competes with the server for the CPU, and a failure may be the client's."
-                   % ", ".join("%s %s %d" % (r["server"], r["transport"].upper(), r["n"]) for r in sat))
+                   % ", ".join("%s %s %d" % (r["server"], tr_label(r["transport"]), r["n"]) for r in sat))
     # multi-stream
     if multi_rows:
         for kind in SERVERS:
@@ -966,7 +1247,113 @@ def findings(settings, rows, multi_rows):
                 if s1 and s1.get("pss_mid_kib"):
                     txt += " against %.0f MiB for one" % (s1["pss_mid_kib"] / 1024.0)
             out.append(txt + ".")
+            b = multi_bound(m, s1 or None)
+            if b:
+                out.append("%s against the many-streams bound: %s" % (name, b))
     return out
+
+
+def multi_bound(m, s1):
+    """The many-streams bound: S streams x V viewers should cost no more
+    than S*V viewers of one stream + S x the per-stream cost, the per-stream
+    cost being one stream's CPU with no viewer (the S-stream idle rate / S)
+    over the same window length. A sentence, or None without the numbers."""
+    if not s1 or m.get("cpu_ms") is None or not m.get("window_s") or m.get("idle_cpu_pct") is None \
+            or s1.get("cpu_ms") is None:
+        return None
+    streams = m["streams"]
+    per_stream_ms = m["idle_cpu_pct"] / 100.0 * m["window_s"] * 1000.0 / streams
+    bound = s1["cpu_ms"] + streams * per_stream_ms
+    measured = m["cpu_ms"]
+    if measured <= bound:
+        verdict = "within the bound (%.0f%% of it)" % (100.0 * measured / bound) if bound > 0 else "within the bound"
+    else:
+        verdict = ("above the bound by %.0f%%" % (100.0 * (measured - bound) / bound)) if bound > 0 \
+            else "above the bound"
+    caveat = "" if (m.get("sustained") and s1.get("sustained")) else \
+        " (not every run of the two was sustained, so the comparison is rough)"
+    return ("%d streams x %d viewers should take at most %d viewers of one stream + %d x the "
+            "per-stream cost = %.0f ms + %d x %.1f ms = %.0f ms of server CPU, where the per-stream cost is one stream's "
+            "CPU with no viewer: the %d-stream idle rate (%.1f%% of a core) / %d = %.2f%% of a core, over "
+            "the %.1f s window of the %dx%d run (the one-stream run's %.0f ms are over its own %.1f s "
+            "window). Measured in the %dx%d run: %.0f ms, %s%s." % (
+                streams, m["per_stream"], s1["n"], streams,
+                s1["cpu_ms"], streams, per_stream_ms, bound,
+                streams, m["idle_cpu_pct"], streams, m["idle_cpu_pct"] / streams,
+                m["window_s"], streams, m["per_stream"], s1["cpu_ms"], s1["window_s"],
+                streams, m["per_stream"], measured, verdict, caveat))
+
+
+def profile_section(settings, rows):
+    """The "Hot-path profile" section, as lines."""
+    lines = ["## Hot-path profile", ""]
+    profiled = [r for r in rows if r.get("profile")]
+    if not profiled:
+        if settings.perf_status:
+            why = settings.perf_status
+        elif not (settings.tcp or settings.udp):
+            why = "no TCP or UDP run to profile"
+        else:
+            why = "no run was profiled"
+        lines += ["Not recorded: %s." % why, ""]
+        return lines
+    lines.append(
+        "rtspd's worker process(es) (not the master) sampled with `perf record -F %d -g -p PIDS` during "
+        "the rtspd run with the most viewers over TCP and over UDP (plain UDP, the client that receives "
+        "datagram by datagram), for up to %g s from %g s after rtspbench started, or from the end of "
+        "the ramp when that is later (shorter, and earlier, when the run is too short for that; the "
+        "window of each run is given below). perf's own sampling adds a little to these two runs' CPU figures. "
+        "Listed: the symbols with the most samples by self time (where the sample landed; `[k]` kernel, "
+        "`[.]` user space; unresolved addresses left out), then by children time (samples with the "
+        "symbol anywhere on the call chain). User call chains may be cut short where frame pointers "
+        "are missing; kernel ones are complete. On loopback the receiving side's network stack runs as "
+        "a softirq in the sending process's context: the samples under `net_rx_action` and "
+        "`__netif_receive_skb` (or `__netif_receive_skb_one_core`, into which it is often inlined) "
+        "are that work, which on a real network the viewers' machines do."
+        % (PROFILE_HZ, PROFILE_SECONDS, PROFILE_DELAY))
+    lines.append("")
+    for r in profiled:
+        p = r["profile"]
+        lines.append("### rtspd %s, %d viewers" % (tr_label(r["transport"]), r["n"]))
+        lines.append("")
+        if p.get("start_s") is not None:
+            lines.append("Recorded from %.1f s to %.1f s after rtspbench started (%d of %d viewers had "
+                         "joined at the start), pid%s %s; perf file `%s` in the work directory%s." % (
+                             p["start_s"], p["start_s"] + p["length_s"], p.get("joined", 0), r["n"],
+                             "" if len(p.get("pids", [])) == 1 else "s",
+                             ",".join(str(x) for x in p.get("pids", [])), os.path.basename(p["file"]),
+                             "; %s samples of the `%s` event" % (p["samples"], p["event"]) if p.get("samples") else ""))
+            lines.append("")
+        if p.get("error"):
+            lines += ["No profile: %s." % p["error"], ""]
+            continue
+        lines.append("Self time, symbols with at least 1.5% of the samples (share, samples):")
+        lines.append("")
+        lines.append("```")
+        lines += p.get("top_self") or ["(none above 1.5%)"]
+        lines.append("```")
+        lines.append("")
+        lines.append("Children time (self and everything called from it), top entries:")
+        lines.append("")
+        lines.append("```")
+        lines += p.get("top_children") or ["(none)"]
+        lines.append("```")
+        lines.append("")
+        lines.append("- User space: %.1f%% of the samples; kernel: %.1f%%%s." % (
+            p["user_pct"], p["kernel_pct"],
+            "; other: %.1f%%" % p["other_pct"] if p.get("other_pct", 0) >= 0.05 else ""))
+        under = p.get("under", {})
+        # net_rx_action, then the outermost __netif_receive_skb* entry
+        syms = [x for x in under if x == "net_rx_action"]
+        syms += sorted((x for x in under if x != "net_rx_action"), key=lambda x: -under[x])[:1]
+        parts = ["`%s` %.1f%%" % (sym, under[sym]) for sym in syms]
+        if parts:
+            lines.append("- Under the loopback receive path (run in rtspd's context): %s of the samples."
+                         % ", ".join(parts))
+        else:
+            lines.append("- No samples under `net_rx_action` or `__netif_receive_skb`.")
+        lines.append("")
+    return lines
 
 
 def write_report(settings, rows, multi_rows, started, finished, media_file, path):
@@ -996,8 +1383,9 @@ def write_report(settings, rows, multi_rows, started, finished, media_file, path
                  "bufsize 1000k, key frame every second, no B-frames; AAC-LC 128k)" % media_description(media_file))
     lines.append("- Each viewer plays %g s; viewers join at %g per second; %s"
                  % (settings.seconds, settings.ramp,
-                    "smoke mode" if settings.smoke else "TCP: %s, UDP: %s" % (
-                        " ".join(map(str, settings.tcp)), " ".join(map(str, settings.udp)))))
+                    "smoke mode" if settings.smoke else "TCP: %s, UDP: %s, UDP+GRO: %s" % (
+                        " ".join(map(str, settings.tcp)) or "none", " ".join(map(str, settings.udp)) or "none",
+                        " ".join(map(str, settings.udp_gro)) or "none")))
     lines.append("")
     lines.append("## Method")
     lines.append("")
@@ -1013,9 +1401,28 @@ def write_report(settings, rows, multi_rows, started, finished, media_file, path
         "For every server, transport and viewer count, a fresh server is started (own ports and "
         "config; rtspd at log level 3). One warm-up viewer plays for %g s so that the stream is running, "
         "then the server is left idle for %g s: its CPU and RSS there are the idle figures. Then "
-        "`rtspbench -n N -t %g -r %g` runs; its viewers connect, DESCRIBE, SETUP, PLAY, play for %g s each, "
-        "TEARDOWN. The two servers are measured alternately at each step." % (
+        "`rtspbench -n N -t %g -r %g` runs (with `-T tcp`, `-T udp` or `-T udp --gro`); its viewers "
+        "connect, DESCRIBE, SETUP, PLAY, play for %g s each, TEARDOWN. The two servers are measured "
+        "alternately at each step. rtspbench runs as SCHED_BATCH, so that its wake-ups do not preempt "
+        "the server in the middle of a burst of packets; both servers get the same client." % (
             settings.warm_seconds, settings.idle_seconds, settings.seconds, settings.ramp, settings.seconds))
+    lines.append("")
+    lines.append(
+        "There are two UDP sets because on loopback the receiving side's work lands on the sender. "
+        "rtspd sends each video frame to a UDP viewer as one segmented burst (UDP_SEGMENT, \"GSO\"); "
+        "gst-rtsp-server sends one datagram per packet.")
+    lines.append("")
+    lines.append(
+        "- **UDP**: a client that receives datagram by datagram, as ffmpeg or VLC do. On loopback the "
+        "kernel cuts rtspd's segmented bursts back into datagrams on rtspd's CPU, and the receive path "
+        "of every datagram, the client's wake-up included, is charged to the sender. On a real network "
+        "that work is done by the viewers' machines.")
+    lines.append(
+        "- **UDP+GRO**: `rtspbench --gro`, whose RTP sockets set UDP_GRO: the kernel hands a burst the "
+        "server sent segmented to the client whole, as on a host whose NIC coalesces received datagrams "
+        "(GRO). This is closer to what the server pays on a real network, where the receive side runs "
+        "on other machines. For gst-rtsp-server, which sends single datagrams, it changes little; it is "
+        "measured the same way all the same.")
     lines.append("")
     lines.append("- **Server CPU**: utime + stime of the server's whole process tree (rtspd: master and "
                  "workers; gst: one process) from /proc/PID/stat, read just before rtspbench starts and "
@@ -1075,6 +1482,7 @@ def write_report(settings, rows, multi_rows, started, finished, media_file, path
     for s in findings(settings, rows, multi_rows):
         lines.append("- " + s)
     lines.append("")
+    lines += profile_section(settings, rows)
     details = []
     for r in rows + (multi_rows or []):
         bits = []
@@ -1171,13 +1579,23 @@ def main():
     try:
         log("bench: %s; rtspd %s; rtspbench %s; media %s; work dir %s"
             % ("SMOKE" if settings.smoke else "full", settings.rtspd, settings.rtspbench, media_file, workdir))
-        plan = [("tcp", n) for n in settings.tcp] + [("udp", n) for n in settings.udp]
+        if settings.profile:
+            why = check_perf()
+            if why:
+                settings.perf_status = why
+                settings.profile = set()
+                log("bench: no hot-path profile: %s" % why)
+        plan = ([("tcp", n) for n in settings.tcp] + [("udp", n) for n in settings.udp]
+                + [("udp-gro", n) for n in settings.udp_gro])
         for transport, n in plan:
             for kind in SERVERS:
-                log("bench: %s %s N=%d ..." % (kind, transport.upper(), n))
-                row = measure(settings, kind, transport, 1, n, workdir, media_dir, media_file)
+                prof = kind == "rtspd" and (transport, n) in settings.profile
+                log("bench: %s %s N=%d%s ..." % (kind, tr_label(transport), n, " (profiled)" if prof else ""))
+                row = measure(settings, kind, transport, 1, n, workdir, media_dir, media_file, profile=prof)
                 rows.append(row)
                 log("       " + summary_line(row))
+                if row.get("profile"):
+                    log("       " + profile_line(row["profile"]))
         if settings.multi:
             streams, per = settings.multi
             mdir, names = make_multi_dir(workdir, media_file, streams)
@@ -1247,6 +1665,15 @@ def main():
     else:
         shutil.rmtree(workdir, ignore_errors=True)
     return rc
+
+
+def profile_line(p):
+    if p.get("error"):
+        return "profile: none (%s)" % p["error"]
+    under = p.get("under", {})
+    return "profile: %s samples, user %.1f%%, kernel %.1f%%, under net_rx_action %s%%, file %s" % (
+        p.get("samples"), p.get("user_pct", 0), p.get("kernel_pct", 0),
+        fmt(under.get("net_rx_action"), "%.1f"), p["file"])
 
 
 def summary_line(r):
