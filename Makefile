@@ -22,7 +22,8 @@ DEB_BUILD := build-essential pkg-config clang libclang-rt-14-dev \
              libcurl4-openssl-dev libasound2-dev libsystemd-dev libcmocka-dev
 DEB_TEST  := ffmpeg python3 python3-pytest python3-gi gstreamer1.0-tools \
              gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-             gstreamer1.0-libav gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0
+             gstreamer1.0-libav gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0 \
+             systemd strace util-linux iproute2
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wformat=2
 CFLAGS_BASE = -std=gnu11 -g $(WARN) -D_GNU_SOURCE -DRTSPD_VERSION='"$(VERSION)"' \
@@ -48,7 +49,7 @@ FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 PYTHON     := /usr/bin/python3
 MEDIA_DIR  := $(BUILD)/media
 
-.PHONY: all run check unit integration deps fuzz bench clean media asan
+.PHONY: all run check unit integration deps fuzz bench clean media asan install uninstall
 all: $(BUILD)/rtspd $(BUILD)/rtspctl $(EXTRA_TOOLS)
 
 # ---------------------------------------------------------------- set-up
@@ -167,6 +168,68 @@ fuzz-smoke: $(FUZZ_BIN)
 # Fan-out benchmark against gst-rtsp-server; writes docs/PERFORMANCE.md.
 bench: $(BUILD)/rtspd $(EXTRA_TOOLS) media
 	RTSPD_BIN=$(abspath $(BUILD)/rtspd) RTSPBENCH_BIN=$(abspath $(BUILD)/rtspbench) bash tests/bench/run.sh
+
+# ---------------------------------------------------------------- install
+# make install [PREFIX=/usr/local] [DESTDIR=]: the optimized rtspd and rtspctl,
+# the system configuration (never overwriting one that exists), the systemd
+# unit (generated from systemd/rtspd.service.in so ExecStart names BINDIR),
+# the sysusers.d and tmpfiles.d snippets, and the operator's docs. Without
+# DESTDIR it also creates the user and directories, so that
+# `systemctl enable --now rtspd` works next. See docs/OPERATING.md.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+SYSCONFDIR  ?= /etc
+DOCDIR      ?= $(PREFIX)/share/doc/rtspd
+systemd_dir  = $(or $(shell pkg-config --variable=$(1) systemd 2>/dev/null),$(2))
+UNITDIR     ?= $(call systemd_dir,systemdsystemunitdir,/lib/systemd/system)
+SYSUSERSDIR ?= $(call systemd_dir,sysusersdir,/usr/lib/sysusers.d)
+TMPFILESDIR ?= $(call systemd_dir,tmpfilesdir,/usr/lib/tmpfiles.d)
+INSTALL     ?= install
+DOC_FILES   := README.md docs/CONFIG.md docs/OPERATING.md docs/LOGGING.md docs/CONTROL.md
+INSTALL_SUBST = -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g'
+
+install: $(BUILD)/rtspd $(BUILD)/rtspctl
+	$(INSTALL) -d -m 0755 '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(DOCDIR)' '$(DESTDIR)$(UNITDIR)' \
+	  '$(DESTDIR)$(SYSUSERSDIR)' '$(DESTDIR)$(TMPFILESDIR)'
+	$(INSTALL) -d -m 0750 '$(DESTDIR)$(SYSCONFDIR)/rtspd'
+	$(INSTALL) -m 0755 $(BUILD)/rtspd $(BUILD)/rtspctl '$(DESTDIR)$(BINDIR)/'
+	@cfg='$(DESTDIR)$(SYSCONFDIR)/rtspd/rtspserver.cfg'; \
+	if [ -e "$$cfg" ]; then echo "keeping the existing $$cfg (the new default is etc/rtspserver-system.cfg)"; \
+	else echo "$(INSTALL) -m 0640 etc/rtspserver-system.cfg $$cfg"; $(INSTALL) -m 0640 etc/rtspserver-system.cfg "$$cfg"; fi
+	sed $(INSTALL_SUBST) systemd/rtspd.service.in >'$(DESTDIR)$(UNITDIR)/rtspd.service'
+	chmod 0644 '$(DESTDIR)$(UNITDIR)/rtspd.service'
+	$(INSTALL) -m 0644 systemd/rtspd.sysusers '$(DESTDIR)$(SYSUSERSDIR)/rtspd.conf'
+	sed $(INSTALL_SUBST) systemd/rtspd.tmpfiles.in >'$(DESTDIR)$(TMPFILESDIR)/rtspd.conf'
+	chmod 0644 '$(DESTDIR)$(TMPFILESDIR)/rtspd.conf'
+	$(INSTALL) -m 0644 $(DOC_FILES) '$(DESTDIR)$(DOCDIR)/'
+ifeq ($(DESTDIR),)
+	@if command -v systemd-sysusers >/dev/null; then echo "systemd-sysusers $(SYSUSERSDIR)/rtspd.conf"; \
+	  systemd-sysusers '$(SYSUSERSDIR)/rtspd.conf'; \
+	else echo "systemd-sysusers not found: create the system user and group rtspd yourself"; fi
+	@if command -v systemd-tmpfiles >/dev/null; then echo "systemd-tmpfiles --create $(TMPFILESDIR)/rtspd.conf"; \
+	  systemd-tmpfiles --create '$(TMPFILESDIR)/rtspd.conf'; \
+	else echo "systemd-tmpfiles not found: create /var/lib/rtspd/media, and give $(SYSCONFDIR)/rtspd to group rtspd, yourself"; fi
+	@if [ -d /run/systemd/system ]; then echo "systemctl daemon-reload"; systemctl daemon-reload; fi
+	@echo "installed; start it with: systemctl enable --now rtspd"
+endif
+
+# Removes what install added, except the configuration ($(SYSCONFDIR)/rtspd),
+# the media and state (/var/lib/rtspd) and the user rtspd: those are the
+# operator's, and uninstall says so.
+uninstall:
+ifeq ($(DESTDIR),)
+	@if [ -d /run/systemd/system ]; then echo "systemctl disable --now rtspd.service"; \
+	  systemctl disable --now rtspd.service || true; fi
+endif
+	rm -f '$(DESTDIR)$(BINDIR)/rtspd' '$(DESTDIR)$(BINDIR)/rtspctl' '$(DESTDIR)$(UNITDIR)/rtspd.service' \
+	  '$(DESTDIR)$(SYSUSERSDIR)/rtspd.conf' '$(DESTDIR)$(TMPFILESDIR)/rtspd.conf' \
+	  $(foreach f,$(notdir $(DOC_FILES)),'$(DESTDIR)$(DOCDIR)/$(f)')
+	-@rmdir '$(DESTDIR)$(DOCDIR)' 2>/dev/null || true
+ifeq ($(DESTDIR),)
+	@if [ -d /run/systemd/system ]; then echo "systemctl daemon-reload"; systemctl daemon-reload; fi
+endif
+	@echo "kept: $(DESTDIR)$(SYSCONFDIR)/rtspd (configuration), /var/lib/rtspd (state and media)" \
+	  "and the user rtspd; remove them by hand if you want them gone"
 
 clean:
 	rm -rf $(BUILD)

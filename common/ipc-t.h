@@ -4,7 +4,9 @@
 
 #include <stdint.h>
 
-#define IPC_VERSION 1
+#include "common/config-t.h"
+
+#define IPC_VERSION 2
 #define IPC_MAX_PAYLOAD 65536
 
 struct ipc_hdr {
@@ -22,10 +24,18 @@ enum ipc_type {
 	IPC_CLIENT = 2,         /* fd: a client connection; struct ipc_client + the bytes already read */
 	IPC_SHUTDOWN = 3,       /* stop: end sessions cleanly (RTCP BYE) and exit */
 	IPC_LOG_LEVEL = 4,      /* int32 level */
+	IPC_SESSIONS_QUERY = 5, /* peer = query id, no payload: answer with IPC_SESSIONS */
+	IPC_KICK = 6,           /* peer = query id, char[] session id: end it, answer IPC_KICK_RESULT */
 	/* worker -> master */
 	IPC_READY = 16,         /* the worker's source is open; payload: none */
 	IPC_STATUS = 17,        /* struct ipc_worker_status, sent on change and every second */
 	IPC_SOURCE_ERROR = 18,  /* the source cannot be opened: char[] reason; the worker exits */
+	IPC_SESSIONS = 19,      /* peer = query id: struct ipc_sessions + count x struct ipc_session_info */
+	IPC_KICK_RESULT = 20,   /* peer = query id: int32 0 (ended) or -ENOENT */
+	/* rtspctl <-> master, on the control socket */
+	IPC_CTL_REQUEST = 32,   /* the command's words, each NUL-terminated */
+	IPC_CTL_OUTPUT = 33,    /* a piece of the answer, text for stdout */
+	IPC_CTL_DONE = 34,      /* struct ipc_ctl_done + text for stderr: the command is over */
 	IPC_TYPE_MAX
 };
 
@@ -49,6 +59,12 @@ struct ipc_worker_config {
 	char     stream_key[1100];  /* = ROUTE_KEY_MAX; what the master routes on, e.g. "sample.mp4?mode=live" */
 	char     file_path[1024];   /* absolute, already checked to be inside media_dir */
 	char     serverip[256];
+	/* The first <output> matching this stream, if any. Transcoding is not
+	 * implemented yet (the master says so at start-up); it is here so that
+	 * a reload that changes it restarts this stream and only this one. */
+	uint32_t has_output;
+	struct cfg_video out_video;
+	struct cfg_audio out_audio;
 };
 
 /* IPC_CLIENT payload: this header, then `nbytes` bytes the master already read. */
@@ -62,8 +78,32 @@ struct ipc_client {
 struct ipc_worker_status {
 	uint32_t sessions;
 	uint32_t playing;
-	uint64_t bytes_out;
+	uint64_t bytes_out;         /* RTP/RTCP bytes sent to viewers, since start */
 	uint64_t packets_out;
+	uint64_t bytes_in;          /* RTP bytes the source produced into the ring, since start */
+};
+
+/* IPC_SESSIONS: one or more messages per query; the last has more = 0. */
+struct ipc_sessions {
+	uint32_t count;             /* struct ipc_session_info records that follow */
+	uint32_t more;
+};
+
+struct ipc_session_info {
+	char     id[24];
+	char     client[64];        /* the RTSP client's address */
+	char     transport[16];     /* "TCP", "UDP" */
+	uint32_t state;             /* 0 init, 1 ready, 2 playing */
+	uint32_t age_s;
+	uint64_t bytes;             /* sent to this viewer */
+	uint64_t bitrate;           /* bit/s over the last second */
+	uint64_t skips;             /* times it was moved to the live edge (slow viewer) */
+};
+#define IPC_SESSIONS_PER_MSG ((IPC_MAX_PAYLOAD - sizeof(struct ipc_sessions)) / sizeof(struct ipc_session_info))
+
+/* IPC_CTL_DONE */
+struct ipc_ctl_done {
+	int32_t exit_code;          /* what rtspctl exits with: 0 done, 1 refused/failed, 2 usage */
 };
 
 #endif

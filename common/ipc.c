@@ -14,9 +14,16 @@ static const char *const ipc_names[IPC_TYPE_MAX] = {
 	[IPC_CLIENT] = "CLIENT",
 	[IPC_SHUTDOWN] = "SHUTDOWN",
 	[IPC_LOG_LEVEL] = "LOG_LEVEL",
+	[IPC_SESSIONS_QUERY] = "SESSIONS_QUERY",
+	[IPC_KICK] = "KICK",
 	[IPC_READY] = "READY",
 	[IPC_STATUS] = "STATUS",
 	[IPC_SOURCE_ERROR] = "SOURCE_ERROR",
+	[IPC_SESSIONS] = "SESSIONS",
+	[IPC_KICK_RESULT] = "KICK_RESULT",
+	[IPC_CTL_REQUEST] = "CTL_REQUEST",
+	[IPC_CTL_OUTPUT] = "CTL_OUTPUT",
+	[IPC_CTL_DONE] = "CTL_DONE",
 };
 
 const char *ipc_type_name(uint16_t type)

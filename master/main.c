@@ -106,15 +106,13 @@ int main(int argc, char **argv)
 		else if (access("rtspserver.cfg", F_OK) == 0)
 			config_path = "rtspserver.cfg";
 	}
-	if (config_path) {
-		if (config_load(config_path, &m.cfg, err, sizeof err) < 0) {
-			fprintf(stderr, "rtspd: %s\n", err);
-			return 1;
-		}
-	} else {
-		config_defaults(&m.cfg);
-		m.cfg.rtsp_port = 8554;
+	if (master_load_config(config_path, &m.cfg, err, sizeof err) < 0) {
+		fprintf(stderr, "rtspd: %s\n", err);
+		return 1;
 	}
+	/* Reload reads the same file, whatever the working directory is then. */
+	if (config_path && !realpath(config_path, m.config_path))
+		snprintf(m.config_path, sizeof m.config_path, "%s", config_path);
 	if (test_only) {
 		printf("rtspd: configuration %s is valid\n", config_path ? config_path : "(built-in defaults)");
 		config_free(&m.cfg);
@@ -145,7 +143,13 @@ int main(int argc, char **argv)
 	m.loop = ev_create();
 	if (!m.loop)
 		fatal("cannot create the event loop");
+	m.ctl_fd = -1;
+	m.started_us = ev_now_us();
 	master_listen(&m);
+	if (control_open(&m, m.cfg.control_socket, err, sizeof err) < 0)
+		log_warn("control socket: %s: rtspctl cannot reach this server", err);
+	else
+		log_info("control socket: %s", m.ctl_path);
 	if (background)
 		daemonize();
 	log_info("rtspd %s ready", RTSPD_VERSION);

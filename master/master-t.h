@@ -12,8 +12,10 @@
 #ifndef RTSPD_MASTER_T_H
 #define RTSPD_MASTER_T_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "common/config-t.h"
@@ -56,6 +58,11 @@ struct proc {
 	int64_t started_us;
 	int64_t idle_since_us;       /* 0 while it has sessions */
 	struct ipc_worker_status status;
+	struct ipc_worker_config wc; /* what it was started with (reload compares) */
+	/* bit rates from the status counters, over about a second */
+	uint64_t rate_prev_in, rate_prev_out;
+	int64_t rate_prev_us;
+	uint64_t bitrate_in, bitrate_out;
 };
 
 struct stream_rec {
@@ -69,12 +76,31 @@ struct stream_rec {
 	int64_t backoff_until_us;
 };
 
+struct listener {
+	int fd;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+};
+
+struct ctl_conn;
+
 struct master {
 	struct rtspd_config cfg;
+	char config_path[PATH_MAX];  /* absolute; "" = built-in defaults */
 	char media_root[CFG_PATH];   /* realpath of media_dir */
 	struct ev_loop *loop;
-	int listeners[MAX_LISTENERS];
+	struct listener listeners[MAX_LISTENERS];
 	int nlisteners;
+	int64_t started_us;
+	/* control socket (control.c) */
+	int ctl_fd;                  /* -1 when there is none */
+	char ctl_path[CFG_PATH];     /* what ctl_fd is bound to, unlinked at exit */
+	struct ctl_conn *ctl_conns;
+	uint32_t next_query;
+	/* systemd (service.c) */
+	bool notify;                 /* NOTIFY_SOCKET was set */
+	uint64_t watchdog_usec;      /* 0: no watchdog */
+	char last_status[256];
 	int signal_fd;
 	struct pending *pending;
 	int npending;

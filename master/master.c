@@ -22,11 +22,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/config.h"
 #include "common/log.h"
+#include "common/strbuf.h"
 #include "master/master.h"
 #include "proto/route.h"
 #include "proto/rtsp.h"
 #include "proto/url.h"
+
+int master_load_config(const char *path, struct rtspd_config *cfg, char *err, size_t errlen)
+{
+	if (path && *path)
+		return config_load(path, cfg, err, errlen);
+	config_defaults(cfg);
+	cfg->rtsp_port = 8554;
+	return 0;
+}
 
 void master_reply(int fd, int status, int cseq, const char *extra)
 {
@@ -88,17 +99,16 @@ static void pending_refuse(struct pending *p, int status, int cseq, const char *
 	p->deadline_us = ev_now_us() + LINGER_US;
 }
 
-/* Maps a route onto a file under media_dir. 0 and the absolute path, or -ENOENT. */
-static int resolve_file(struct master *m, const char *rel, char *out, size_t outlen)
+int master_resolve_file(const char *media_root, const char *rel, char *out, size_t outlen)
 {
 	char joined[PATH_MAX * 2];
-	snprintf(joined, sizeof joined, "%s/%s", m->media_root, rel);
+	snprintf(joined, sizeof joined, "%s/%s", media_root, rel);
 	char real[PATH_MAX];
 	if (!realpath(joined, real))
 		return -ENOENT;
-	size_t rl = strlen(m->media_root);
+	size_t rl = strlen(media_root);
 	/* Symlinks are followed, then the result must still be inside media_dir. */
-	if (strncmp(real, m->media_root, rl) || (real[rl] != '/' && strcmp(m->media_root, "/")))
+	if (strncmp(real, media_root, rl) || (real[rl] != '/' && strcmp(media_root, "/")))
 		return -EACCES;
 	struct stat st;
 	if (stat(real, &st) < 0 || !S_ISREG(st.st_mode) || access(real, R_OK) < 0)
@@ -165,7 +175,7 @@ static void pending_route(struct pending *p)
 		}
 		char file[CFG_PATH] = "";
 		if (rt.kind == SOURCE_FILE) {
-			int e = resolve_file(m, rt.path, file, sizeof file);
+			int e = master_resolve_file(m->media_root, rt.path, file, sizeof file);
 			if (e < 0) {
 				pending_refuse(p, 404, req.cseq, e == -EACCES ? "path leads outside media_dir"
 									      : "no such file in media_dir");
@@ -243,10 +253,51 @@ static void listener_on_accept(struct ev_loop *loop, int lfd, uint32_t events, v
 	}
 }
 
-static int listen_on(struct master *m, const struct sockaddr *sa, socklen_t len)
+/* The addresses cfg wants listeners on (RTSP port; serverip or every
+ * address, IPv6 too when enabled). Returns how many, or -errno with err. */
+static int listen_addrs(const struct rtspd_config *cfg, struct listener *out, int max, char *err, size_t errlen)
 {
-	if (m->nlisteners >= MAX_LISTENERS)
-		return -ENOSPC;
+	int n = 0;
+	char portstr[16];
+	snprintf(portstr, sizeof portstr, "%d", cfg->rtsp_port);
+	if (cfg->serverip[0]) {
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+		hints.ai_family = cfg->ipv6_enable ? AF_UNSPEC : AF_INET;
+		struct addrinfo *res;
+		int e = getaddrinfo(cfg->serverip, portstr, &hints, &res);
+		if (e) {
+			snprintf(err, errlen, "<serverip> %s: %s", cfg->serverip, gai_strerror(e));
+			return -EINVAL;
+		}
+		for (struct addrinfo *a = res; a && n < max; a = a->ai_next) {
+			memset(&out[n], 0, sizeof out[n]);
+			memcpy(&out[n].addr, a->ai_addr, a->ai_addrlen);
+			out[n].addrlen = a->ai_addrlen;
+			out[n].fd = -1;
+			n++;
+		}
+		freeaddrinfo(res);
+		return n;
+	}
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->rtsp_port) };
+	memset(&out[n], 0, sizeof out[n]);
+	memcpy(&out[n].addr, &a4, sizeof a4);
+	out[n].addrlen = sizeof a4;
+	out[n++].fd = -1;
+	if (cfg->ipv6_enable && n < max) {
+		struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)cfg->rtsp_port),
+					   .sin6_addr = IN6ADDR_ANY_INIT };
+		memset(&out[n], 0, sizeof out[n]);
+		memcpy(&out[n].addr, &a6, sizeof a6);
+		out[n].addrlen = sizeof a6;
+		out[n++].fd = -1;
+	}
+	return n;
+}
+
+static int listen_on(const struct listener *l)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&l->addr;
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -254,65 +305,109 @@ static int listen_on(struct master *m, const struct sockaddr *sa, socklen_t len)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	if (sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-	if (bind(fd, sa, len) < 0 || listen(fd, 4096) < 0) {
+	if (bind(fd, sa, l->addrlen) < 0 || listen(fd, 4096) < 0) {
 		int e = -errno;
 		close(fd);
 		return e;
 	}
-	m->listeners[m->nlisteners++] = fd;
+	return fd;
+}
+
+static void listener_name(const struct listener *l, char *buf, size_t len)
+{
+	format_peer(&l->addr, buf, len);
+}
+
+int master_listeners_prepare(struct master *m, const struct rtspd_config *cfg, struct listener *out, int *nout,
+			     char *err, size_t errlen)
+{
+	int n = listen_addrs(cfg, out, MAX_LISTENERS, err, errlen);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		/* A listener we already have on that address is kept as it is:
+		 * rebinding it would fail while the old one is open. */
+		for (int j = 0; j < m->nlisteners; j++)
+			if (m->listeners[j].addrlen == out[i].addrlen &&
+			    !memcmp(&m->listeners[j].addr, &out[i].addr, out[i].addrlen))
+				out[i].fd = m->listeners[j].fd;
+		if (out[i].fd >= 0)
+			continue;
+		int fd = listen_on(&out[i]);
+		if (fd < 0) {
+			char name[80];
+			listener_name(&out[i], name, sizeof name);
+			snprintf(err, errlen, "cannot listen on %s: %s", name, strerror(-fd));
+			master_listeners_abort(m, out, i);
+			return fd;
+		}
+		out[i].fd = fd;
+	}
+	*nout = n;
 	return 0;
+}
+
+static bool listener_is_current(const struct master *m, int fd)
+{
+	for (int j = 0; j < m->nlisteners; j++)
+		if (m->listeners[j].fd == fd)
+			return true;
+	return false;
+}
+
+void master_listeners_abort(struct master *m, struct listener *out, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (out[i].fd >= 0 && !listener_is_current(m, out[i].fd))
+			close(out[i].fd);
+}
+
+void master_listeners_commit(struct master *m, const struct listener *out, int n)
+{
+	for (int j = 0; j < m->nlisteners; j++) {
+		bool kept = false;
+		for (int i = 0; i < n; i++)
+			kept |= out[i].fd == m->listeners[j].fd;
+		if (kept)
+			continue;
+		char name[80];
+		listener_name(&m->listeners[j], name, sizeof name);
+		log_info("no longer listening on %s", name);
+		ev_del(m->loop, m->listeners[j].fd);
+		close(m->listeners[j].fd);
+	}
+	for (int i = 0; i < n; i++) {
+		if (listener_is_current(m, out[i].fd))
+			continue;
+		char name[80];
+		listener_name(&out[i], name, sizeof name);
+		ev_add(m->loop, out[i].fd, EPOLLIN, listener_on_accept, m);
+		log_info("listening for RTSP on %s", name);
+	}
+	if (n > 0)
+		memcpy(m->listeners, out, sizeof *out * (size_t)n);
+	m->nlisteners = n;
 }
 
 void master_listen(struct master *m)
 {
-	int port = m->cfg.rtsp_port;
-	char portstr[16];
-	snprintf(portstr, sizeof portstr, "%d", port);
-	if (m->cfg.serverip[0]) {
-		struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-		hints.ai_family = m->cfg.ipv6_enable ? AF_UNSPEC : AF_INET;
-		struct addrinfo *res;
-		int e = getaddrinfo(m->cfg.serverip, portstr, &hints, &res);
-		if (e)
-			fatal("<serverip> %s: %s", m->cfg.serverip, gai_strerror(e));
-		for (struct addrinfo *a = res; a; a = a->ai_next) {
-			int r = listen_on(m, a->ai_addr, a->ai_addrlen);
-			if (r < 0) {
-				freeaddrinfo(res);
-				fatal("cannot listen on %s port %d: %s", m->cfg.serverip, port, strerror(-r));
-			}
-		}
-		freeaddrinfo(res);
-	} else {
-		struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-		int r = listen_on(m, (struct sockaddr *)&a4, sizeof a4);
-		if (r < 0)
-			fatal("cannot listen on port %d: %s", port, strerror(-r));
-		if (m->cfg.ipv6_enable) {
-			struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
-						   .sin6_addr = IN6ADDR_ANY_INIT };
-			r = listen_on(m, (struct sockaddr *)&a6, sizeof a6);
-			if (r < 0)
-				fatal("cannot listen on [::]:%d: %s", port, strerror(-r));
-		}
-	}
-	for (int i = 0; i < m->nlisteners; i++)
-		ev_add(m->loop, m->listeners[i], EPOLLIN, listener_on_accept, m);
-	log_info("listening for RTSP on %s port %d%s", m->cfg.serverip[0] ? m->cfg.serverip : "every address",
-		 port, m->cfg.ipv6_enable && !m->cfg.serverip[0] ? " (IPv4 and IPv6)" : "");
+	struct listener l[MAX_LISTENERS];
+	int n = 0;
+	char err[256];
+	if (master_listeners_prepare(m, &m->cfg, l, &n, err, sizeof err) < 0)
+		fatal("%s", err);
+	master_listeners_commit(m, l, n);
 }
 
-static void master_begin_stop(struct master *m)
+void master_stop(struct master *m)
 {
 	if (m->stopping)
 		return;
 	m->stopping = true;
 	m->stop_deadline_us = ev_now_us() + 4000000;
-	for (int i = 0; i < m->nlisteners; i++) {
-		ev_del(m->loop, m->listeners[i]);
-		close(m->listeners[i]);
-	}
-	m->nlisteners = 0;
+	service_stopping(m);
+	master_listeners_commit(m, NULL, 0);
+	control_close(m);
 	while (m->pending)
 		pending_free(m->pending, true);
 	supervisor_stop_all(m);
@@ -334,11 +429,15 @@ static void master_on_signal(struct ev_loop *loop, int fd, uint32_t events, void
 		case SIGTERM:
 		case SIGINT:
 			log_info("signal %s: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-			master_begin_stop(m);
+			master_stop(m);
 			break;
-		case SIGHUP:
-			log_warn("SIGHUP: configuration reload is not supported yet; keeping the running configuration");
+		case SIGHUP: {
+			log_info("SIGHUP: reloading the configuration");
+			struct strbuf report = { 0 };
+			master_reload(m, &report);
+			strbuf_free(&report);
 			break;
+		}
 		}
 	}
 }
@@ -358,6 +457,7 @@ static int64_t master_tick(struct ev_loop *loop, long long id, void *arg)
 			pending_free(p, true);
 		}
 	}
+	control_tick(m);
 	if (m->stopping) {
 		if (now > m->stop_deadline_us)
 			supervisor_kill_all(m);
@@ -366,6 +466,7 @@ static int64_t master_tick(struct ev_loop *loop, long long id, void *arg)
 		return 100;
 	}
 	supervisor_tick(m);
+	service_status(m);
 	return 500;
 }
 
@@ -384,8 +485,12 @@ int master_run(struct master *m)
 		fatal("signalfd: %s", strerror(errno));
 	ev_add(m->loop, m->signal_fd, EPOLLIN, master_on_signal, m);
 	ev_timer_add(m->loop, 500, master_tick, m);
+	service_init(m);
+	service_ready(m);
 	ev_run(m->loop);
 	supervisor_reap(m);
+	control_free_all(m);
+	control_close(m);
 	log_info("stopped");
 	return 0;
 }

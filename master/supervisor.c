@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +25,13 @@
 static struct stream_rec *stream_get(struct master *m, const struct route *r, const char *file_path)
 {
 	for (struct stream_rec *s = m->streams; s; s = s->next)
-		if (!strcmp(s->route.key, r->key))
+		if (!strcmp(s->route.key, r->key)) {
+			/* media_dir may have moved since (reload): the path that was
+			 * just resolved is the one a new worker gets. */
+			if (!s->current && file_path)
+				snprintf(s->file_path, sizeof s->file_path, "%s", file_path);
 			return s;
+		}
 	struct stream_rec *s = calloc(1, sizeof *s);
 	if (!s)
 		return NULL;
@@ -38,7 +44,37 @@ static struct stream_rec *stream_get(struct master *m, const struct route *r, co
 
 static void proc_on_ipc(struct ev_loop *loop, int fd, uint32_t events, void *arg);
 
-static struct proc *proc_spawn(struct master *m, struct stream_rec *s)
+void supervisor_worker_config(const struct rtspd_config *cfg, const struct stream_rec *s,
+			      struct ipc_worker_config *wc)
+{
+	/* memset, not an initializer: reload compares these byte for byte. */
+	memset(wc, 0, sizeof *wc);
+	wc->source_kind = (uint32_t)s->route.kind;
+	wc->live = s->route.live;
+	wc->loop_nums = cfg->loop_nums;
+	wc->udp_base_port = cfg->udp_base_port;
+	wc->session_timeout = cfg->session_timeout;
+	wc->slow_viewer_timeout = cfg->slow_viewer_timeout;
+	wc->ring_size_kb = cfg->ring_size_kb;
+	wc->log_level = cfg->log_level;
+	wc->log_enable = cfg->log_enable;
+	wc->max_sessions = cfg->max_sessions;
+	snprintf(wc->stream_key, sizeof wc->stream_key, "%s", s->route.key);
+	snprintf(wc->file_path, sizeof wc->file_path, "%s", s->file_path);
+	snprintf(wc->serverip, sizeof wc->serverip, "%s", cfg->serverip);
+	const char *name = s->route.kind == SOURCE_TEST ? "test" : s->route.path;
+	for (int i = 0; i < cfg->noutputs; i++) {
+		const struct cfg_output *o = &cfg->outputs[i];
+		if (!o->url[0] || !fnmatch(o->url, name, 0)) {
+			wc->has_output = 1;
+			wc->out_video = o->video;
+			wc->out_audio = o->audio;
+			break;
+		}
+	}
+}
+
+struct proc *supervisor_spawn(struct master *m, struct stream_rec *s)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -65,6 +101,10 @@ static struct proc *proc_spawn(struct master *m, struct stream_rec *s)
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* Only the master speaks to systemd (NotifyAccess=main). */
+		unsetenv("NOTIFY_SOCKET");
+		unsetenv("WATCHDOG_USEC");
+		unsetenv("WATCHDOG_PID");
 		char *argv[] = { "rtspd", "--worker", s->route.key, NULL };
 		execv(m->self_exe, argv);
 		_exit(127);
@@ -87,24 +127,12 @@ static struct proc *proc_spawn(struct master *m, struct stream_rec *s)
 	p->next = m->procs;
 	m->procs = p;
 	s->current = p;
-	struct ipc_worker_config wc = {
-		.source_kind = (uint32_t)s->route.kind,
-		.live = s->route.live,
-		.loop_nums = m->cfg.loop_nums,
-		.udp_base_port = m->cfg.udp_base_port,
-		.session_timeout = m->cfg.session_timeout,
-		.slow_viewer_timeout = m->cfg.slow_viewer_timeout,
-		.ring_size_kb = m->cfg.ring_size_kb,
-		.log_level = m->cfg.log_level,
-		.log_enable = m->cfg.log_enable,
-		.max_sessions = m->cfg.max_sessions,
-	};
-	snprintf(wc.stream_key, sizeof wc.stream_key, "%s", s->route.key);
-	snprintf(wc.file_path, sizeof wc.file_path, "%s", s->file_path);
-	snprintf(wc.serverip, sizeof wc.serverip, "%s", m->cfg.serverip);
-	ipc_send(p->ipc_fd, IPC_WORKER_CONFIG, 0, &wc, sizeof wc, -1);
+	p->rate_prev_us = p->started_us;
+	supervisor_worker_config(&m->cfg, s, &p->wc);
+	ipc_send(p->ipc_fd, IPC_WORKER_CONFIG, 0, &p->wc, sizeof p->wc, -1);
 	ev_add(m->loop, p->ipc_fd, EPOLLIN, proc_on_ipc, p);
-	log_msg(LOG_INFO, s->route.key, NULL, "worker started (pid %d)", (int)pid);
+	log_tagged(LOG_WARN, &(struct log_tags){ .stream = s->route.key, .worker_pid = pid }, "worker started (pid %d)",
+		   (int)pid);
 	return p;
 }
 
@@ -115,7 +143,7 @@ static void proc_detach(struct proc *p)
 	p->stream = NULL;
 }
 
-static void proc_stop(struct proc *p, bool graceful)
+void supervisor_stop_proc(struct proc *p, bool graceful)
 {
 	if (p->stop_sent && graceful)
 		return;
@@ -129,7 +157,7 @@ static void proc_stop(struct proc *p, bool graceful)
 static void proc_on_ipc(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct proc *p = arg;
-	uint8_t buf[4096];
+	static uint8_t buf[IPC_MAX_PAYLOAD];
 	for (;;) {
 		struct ipc_hdr hdr;
 		int rfd = -1;
@@ -156,6 +184,15 @@ static void proc_on_ipc(struct ev_loop *loop, int fd, uint32_t events, void *arg
 		case IPC_STATUS:
 			if ((size_t)n == sizeof p->status) {
 				memcpy(&p->status, buf, sizeof p->status);
+				int64_t now = ev_now_us();
+				if (now - p->rate_prev_us >= 900000) {
+					uint64_t dt = (uint64_t)(now - p->rate_prev_us);
+					p->bitrate_in = (p->status.bytes_in - p->rate_prev_in) * 8 * 1000000 / dt;
+					p->bitrate_out = (p->status.bytes_out - p->rate_prev_out) * 8 * 1000000 / dt;
+					p->rate_prev_in = p->status.bytes_in;
+					p->rate_prev_out = p->status.bytes_out;
+					p->rate_prev_us = now;
+				}
 				if (p->status.sessions)
 					p->idle_since_us = 0;
 				else if (!p->idle_since_us)
@@ -166,6 +203,10 @@ static void proc_on_ipc(struct ev_loop *loop, int fd, uint32_t events, void *arg
 			buf[n > 0 ? (size_t)n - 1 : 0] = 0;
 			log_msg(LOG_ERROR, key, NULL, "worker pid %d cannot open its source: %s", (int)p->pid,
 				(const char *)buf);
+			break;
+		case IPC_SESSIONS:
+		case IPC_KICK_RESULT:
+			control_worker_reply(p->m, p, &hdr, buf, (size_t)n);
 			break;
 		default:
 			log_warn("worker pid %d: unexpected IPC %s", (int)p->pid, ipc_type_name(hdr.type));
@@ -194,7 +235,7 @@ void supervisor_dispatch(struct master *m, const struct route *r, const char *fi
 			close(fd);
 			return;
 		}
-		p = proc_spawn(m, s);
+		p = supervisor_spawn(m, s);
 		if (!p) {
 			master_reply(fd, 503, -1, NULL);
 			close(fd);
@@ -282,14 +323,18 @@ void supervisor_reap(struct master *m)
 		describe_exit(status, how, sizeof how, &crash);
 		struct stream_rec *s = p->stream;
 		const char *key = s ? s->route.key : NULL;
+		if (!key)
+			key = p->wc.stream_key;
+		struct log_tags tags = { .stream = key, .worker_pid = pid };
 		if (crash && !p->stop_sent) {
-			log_msg(LOG_ERROR, key, NULL, "worker pid %d crashed: %s (restart #%d)", (int)pid, how,
-				s ? s->restarts + 1 : 0);
+			log_tagged(LOG_ERROR, &tags, "worker pid %d crashed: %s (restart #%d)", (int)pid, how,
+				   s ? s->restarts + 1 : 0);
 			if (s)
 				stream_crashed(m, s);
 		} else {
-			log_msg(LOG_INFO, key, NULL, "worker pid %d %s", (int)pid, how);
+			log_tagged(LOG_WARN, &tags, "worker pid %d %s", (int)pid, how);
 		}
+		control_worker_gone(m, pid);
 		proc_detach(p);
 		ev_del(m->loop, p->ipc_fd);
 		close(p->ipc_fd);
@@ -305,9 +350,9 @@ void supervisor_tick(struct master *m)
 		if (p->state == PROC_DRAINING || !p->idle_since_us)
 			continue;
 		if (now - p->idle_since_us >= idle) {
-			log_msg(LOG_INFO, p->stream ? p->stream->route.key : NULL, NULL,
-				"worker pid %d idle for %d s: stopping it", (int)p->pid, m->cfg.worker_idle_timeout);
-			proc_stop(p, true);
+			log_tagged(LOG_INFO, &(struct log_tags){ .stream = p->wc.stream_key, .worker_pid = p->pid },
+				   "worker pid %d idle for %d s: stopping it", (int)p->pid, m->cfg.worker_idle_timeout);
+			supervisor_stop_proc(p, true);
 		}
 	}
 }
@@ -315,12 +360,55 @@ void supervisor_tick(struct master *m)
 void supervisor_stop_all(struct master *m)
 {
 	for (struct proc *p = m->procs; p; p = p->next)
-		proc_stop(p, false);
+		supervisor_stop_proc(p, false);
 }
 
 bool supervisor_all_gone(const struct master *m)
 {
 	return m->procs == NULL;
+}
+
+int supervisor_restart(struct master *m, const char *key, char *msg, size_t msglen)
+{
+	struct stream_rec *s = m->streams;
+	while (s && strcmp(s->route.key, key))
+		s = s->next;
+	if (!s) {
+		snprintf(msg, msglen, "no stream '%.1024s' (rtspctl status lists them)", key);
+		return -ENOENT;
+	}
+	if (s->route.kind == SOURCE_FILE) {
+		char file[CFG_PATH];
+		int e = master_resolve_file(m->media_root, s->route.path, file, sizeof file);
+		if (e < 0) {
+			snprintf(msg, msglen, "%.1024s: the file is no longer in media_dir", key);
+			return e;
+		}
+		snprintf(s->file_path, sizeof s->file_path, "%s", file);
+	}
+	pid_t old = s->current ? s->current->pid : 0;
+	if (s->current)
+		supervisor_stop_proc(s->current, false);
+	s->restarts++;
+	s->backoff_until_us = 0;
+	struct proc *p = supervisor_spawn(m, s);
+	if (!p) {
+		snprintf(msg, msglen, "%.1024s: cannot start a worker", key);
+		return -EAGAIN;
+	}
+	if (old)
+		snprintf(msg, msglen, "%.1024s: worker pid %d stopped (its viewers got BYE), new worker pid %d", key,
+			 (int)old, (int)p->pid);
+	else
+		snprintf(msg, msglen, "%.1024s: worker pid %d started", key, (int)p->pid);
+	return 0;
+}
+
+void supervisor_broadcast_log_level(struct master *m, int level)
+{
+	int32_t l = level;
+	for (struct proc *p = m->procs; p; p = p->next)
+		ipc_send(p->ipc_fd, IPC_LOG_LEVEL, 0, &l, sizeof l, -1);
 }
 
 void supervisor_kill_all(struct master *m)

@@ -170,6 +170,15 @@ void media_close(struct media **mp)
 int media_ntracks(const struct media *m) { return m->ntracks; }
 const struct media_track *media_track(const struct media *m, int i) { return &m->tracks[i]; }
 struct ring *media_ring(struct media *m) { return &m->ring; }
+
+uint64_t media_bytes_in(const struct media *m)
+{
+	uint64_t n = 0;
+	if (m && m->ring.hdr)
+		for (int i = 0; i < m->ntracks; i++)
+			n += m->ring.hdr->tracks[i].octets;
+	return n;
+}
 bool media_is_live(const struct media *m) { return m->live; }
 bool media_seekable(const struct media *m) { return !m->live && !source_is_live(m->src); }
 bool media_ended(const struct media *m) { return m->ended; }

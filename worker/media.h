@@ -45,6 +45,8 @@ void media_close(struct media **m);
 int media_ntracks(const struct media *m);
 const struct media_track *media_track(const struct media *m, int i);
 struct ring *media_ring(struct media *m);
+/* RTP bytes the media has written into its ring so far (0 for NULL). */
+uint64_t media_bytes_in(const struct media *m);
 bool media_is_live(const struct media *m);
 bool media_seekable(const struct media *m);
 double media_duration(const struct media *m);   /* seconds, 0 when unknown/live */

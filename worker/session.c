@@ -44,9 +44,10 @@ struct session *session_new(struct worker *w, struct client *c)
 		s->tracks[i].rtp_fd = -1;
 		s->tracks[i].rtcp_fd = -1;
 	}
-	s->last_seen_us = ev_now_us();
+	s->last_seen_us = s->created_us = s->rate_prev_us = ev_now_us();
 	snprintf(s->peer, sizeof s->peer, "%s", c->peer);
 	s->peer_addr = c->peer_addr;
+	s->setup_conn = c->conn_id;
 	s->next = w->sessions;
 	if (w->sessions)
 		w->sessions->prev = s;
@@ -123,7 +124,7 @@ static void session_eos(struct session *s, int track)
 		return;
 	session_send_report(s, track, true);
 	t->bye_sent = true;
-	log_msg(LOG_INFO, NULL, s->peer, "session %s: end of stream, RTCP BYE sent on track %d", s->id, track);
+	log_tagged(LOG_INFO, &(struct log_tags){ .client = s->peer, .session = s->id }, "session %s: end of stream, RTCP BYE sent on track %d", s->id, track);
 }
 
 /* Live: a viewer too far behind, or whose socket took nothing for a
@@ -147,7 +148,7 @@ static void session_maybe_skip(struct session *s, struct ring *r)
 		return;
 	s->cursor = jp;
 	s->skips++;
-	log_msg(LOG_DEBUG, NULL, s->peer, "session %s: behind the live edge, skipped to the latest key frame", s->id);
+	log_tagged(LOG_DEBUG, &(struct log_tags){ .client = s->peer, .session = s->id }, "session %s: behind the live edge, skipped to the latest key frame", s->id);
 }
 
 static void session_stalled(struct session *s, bool stalled)
@@ -547,7 +548,7 @@ void session_end(struct session *s, bool send_bye)
 	s->state = SESSION_INIT;
 	if (s->own_media && s->media)
 		media_pause(s->media);
-	log_msg(LOG_INFO, NULL, s->peer, "session %s ended (%llu packets, %llu bytes, %llu skips, %llu UDP drops)",
+	log_tagged(LOG_INFO, &(struct log_tags){ .client = s->peer, .session = s->id }, "session %s ended (%llu packets, %llu bytes, %llu skips, %llu UDP drops)",
 		s->id, (unsigned long long)s->packets_out, (unsigned long long)s->bytes_out,
 		(unsigned long long)s->skips, (unsigned long long)s->udp_drops);
 	worker_schedule_reap(s->w);
@@ -564,8 +565,10 @@ void session_free(struct session *s)
 		if (s->tracks[i].rtp_fd >= 0)
 			close(s->tracks[i].rtp_fd);
 	}
-	if (s->own_media)
+	if (s->own_media) {
+		w->bytes_in_closed += media_bytes_in(s->media);
 		media_close(&s->media);
+	}
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -580,9 +583,14 @@ void session_housekeeping(struct session *s, int64_t now)
 {
 	if (s->dead)
 		return;
+	if (now - s->rate_prev_us >= 1000000) {
+		s->bitrate = (s->bytes_out - s->rate_prev_bytes) * 8 * 1000000 / (uint64_t)(now - s->rate_prev_us);
+		s->rate_prev_bytes = s->bytes_out;
+		s->rate_prev_us = now;
+	}
 	int64_t timeout = (int64_t)s->w->cfg.session_timeout * 1000000;
 	if (now - s->last_seen_us > timeout) {
-		log_msg(LOG_INFO, NULL, s->peer, "session %s timed out (no RTSP request or RTCP for %d s)",
+		log_tagged(LOG_INFO, &(struct log_tags){ .client = s->peer, .session = s->id }, "session %s timed out (no RTSP request or RTCP for %d s)",
 			s->id, s->w->cfg.session_timeout);
 		struct client *c = s->client;
 		session_end(s, true);
@@ -591,7 +599,7 @@ void session_housekeeping(struct session *s, int64_t now)
 		return;
 	}
 	if (s->stalled_since_us && now - s->stalled_since_us > (int64_t)s->w->cfg.slow_viewer_timeout * 1000000) {
-		log_msg(LOG_WARN, NULL, s->peer, "session %s: viewer stopped reading for %d s, dropped",
+		log_tagged(LOG_WARN, &(struct log_tags){ .client = s->peer, .session = s->id }, "session %s: viewer stopped reading for %d s, dropped",
 			s->id, s->w->cfg.slow_viewer_timeout);
 		struct client *c = s->client;
 		session_end(s, false);

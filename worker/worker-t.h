@@ -68,6 +68,11 @@ struct session {
 	int64_t last_sr_us;
 	int64_t stalled_since_us;            /* 0 when not stalled */
 	uint64_t skips, bytes_out, packets_out, udp_drops;
+	int64_t created_us;
+	uint32_t setup_conn;                 /* conn_id of the connection that set it up */
+	uint64_t rate_prev_bytes;            /* bytes_out at rate_prev_us */
+	int64_t rate_prev_us;
+	uint64_t bitrate;                    /* bit/s over the last second or so */
 	char peer[64];
 	struct sockaddr_storage peer_addr;   /* the RTSP client's address: UDP only goes there */
 	bool dead;
@@ -107,6 +112,7 @@ struct worker {
 	long long housekeeping_timer;
 	uint32_t next_conn_id;
 	uint64_t bytes_out, packets_out;
+	uint64_t bytes_in_closed;            /* source bytes of on-demand media already closed */
 	char cname[128];
 	int next_port_block;                 /* where the next UDP port search starts, -1 at first */
 	bool udp_no_gso;                     /* the kernel refused UDP_SEGMENT */

@@ -59,7 +59,72 @@ static void worker_send_status(struct worker *w)
 	}
 	st.bytes_out = w->bytes_out;
 	st.packets_out = w->packets_out;
+	st.bytes_in = w->bytes_in_closed + media_bytes_in(w->live);
+	for (struct session *s = w->sessions; s; s = s->next)
+		if (s->own_media)
+			st.bytes_in += media_bytes_in(s->media);
 	ipc_send(w->ipc_fd, IPC_STATUS, 0, &st, sizeof st, -1);
+}
+
+/* IPC_SESSIONS_QUERY: every live session, in as many messages as needed. */
+static void worker_send_sessions(struct worker *w, uint32_t query)
+{
+	static uint8_t msg[IPC_MAX_PAYLOAD];
+	struct ipc_sessions *hdr = (struct ipc_sessions *)msg;
+	struct ipc_session_info *info = (struct ipc_session_info *)(msg + sizeof *hdr);
+	int64_t now = ev_now_us();
+	struct session *s = w->sessions;
+	do {
+		uint32_t n = 0;
+		for (; s && n < IPC_SESSIONS_PER_MSG; s = s->next) {
+			if (s->dead)
+				continue;
+			struct ipc_session_info *i = &info[n++];
+			memset(i, 0, sizeof *i);
+			snprintf(i->id, sizeof i->id, "%s", s->id);
+			snprintf(i->client, sizeof i->client, "%s", s->peer);
+			bool tcp = false;
+			for (int t = 0; t < SOURCE_MAX_TRACKS; t++)
+				tcp |= s->tracks[t].setup && s->tracks[t].tcp;
+			snprintf(i->transport, sizeof i->transport, "%s", tcp ? "TCP" : "UDP");
+			i->state = (uint32_t)s->state;
+			i->age_s = (uint32_t)((now - s->created_us) / 1000000);
+			i->bytes = s->bytes_out;
+			i->bitrate = s->bitrate;
+			i->skips = s->skips;
+		}
+		hdr->count = n;
+		hdr->more = s != NULL;
+		int e = ipc_send(w->ipc_fd, IPC_SESSIONS, query, msg, sizeof *hdr + n * sizeof *info, -1);
+		if (e < 0) {
+			log_warn("IPC SESSIONS: %s", strerror(-e));
+			return;
+		}
+	} while (s);
+}
+
+/* IPC_KICK: the operator ends one session (RTCP BYE, then its connection). */
+static void worker_kick(struct worker *w, uint32_t query, const char *id)
+{
+	int32_t result = -ENOENT;
+	struct session *s = session_find(w, id);
+	if (s) {
+		log_tagged(LOG_WARN, &(struct log_tags){ .client = s->peer, .session = s->id }, "session %s ended by the operator (rtspctl kick)", s->id);
+		/* The connection goes too: the TCP carrier, or for UDP the
+		 * connection the session was set up on, if it is still open. */
+		struct client *c = s->client;
+		for (struct client *k = w->clients; !c && k; k = k->next)
+			if (!k->dead && k->conn_id == s->setup_conn)
+				c = k;
+		session_end(s, true);
+		if (c) {
+			client_flush(c);
+			client_close(c);
+		}
+		result = 0;
+		worker_send_status(w);
+	}
+	ipc_send(w->ipc_fd, IPC_KICK_RESULT, query, &result, sizeof result, -1);
 }
 
 void worker_status_changed(struct worker *w)
@@ -217,6 +282,17 @@ static void worker_on_ipc(struct ev_loop *loop, int fd, uint32_t events, void *a
 				log_set_level(lvl);
 				fflog_init();
 			}
+			break;
+		}
+		case IPC_SESSIONS_QUERY:
+			worker_send_sessions(w, hdr.peer);
+			break;
+		case IPC_KICK: {
+			char id[64];
+			size_t len = (size_t)n < sizeof id - 1 ? (size_t)n : sizeof id - 1;
+			memcpy(id, buf, len);
+			id[len] = 0;
+			worker_kick(w, hdr.peer, id);
 			break;
 		}
 		default:

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -352,3 +353,204 @@ def ffprobe(url, transport="tcp", timeout=30):
         return json.loads(out).get("streams", []), err
     except ValueError:
         return None, "ffprobe printed no JSON: %r" % out[:500]
+
+
+# ---------------------------------------------------------------- rtspctl, rtspbench, viewers
+# Shared by test_control.py, test_notify.py and test_reload.py.
+
+REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
+
+
+def wait_for(cond, timeout, step=0.1):
+    """Polls cond() until it returns something true or timeout seconds
+    passed; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(step)
+
+
+def tool_bin(env_name, *candidates):
+    """The tool named by env_name, else the first candidate (relative to the
+    repository) that is an executable; skips the test when there is none."""
+    paths = [os.environ[env_name]] if os.environ.get(env_name) else \
+        [os.path.join(REPO, c) for c in candidates]
+    for p in paths:
+        if os.access(p, os.X_OK):
+            return p
+    reason = "%s not built (%s); set %s" % (os.path.basename(paths[0]), " or ".join(paths), env_name)
+    print("SKIP: " + reason)
+    pytest.skip(reason)
+
+
+def rtspctl_bin():
+    return tool_bin("RTSPCTL_BIN", "build/asan/rtspctl", "build/rtspctl")
+
+
+def rtspbench_path():
+    return tool_bin("RTSPBENCH_BIN", "build/rtspbench")
+
+
+def rtspctl(target, *args, timeout=30, prefix=()):
+    """Runs `rtspctl -s SOCKET ARGS` (target: a Server or a socket path; None:
+    no -s) -> (rc, stdout, stderr). prefix goes before the command line (e.g.
+    setpriv ...). rtspctl must end in time and print no sanitizer report."""
+    cmd = list(prefix) + [rtspctl_bin()]
+    if target is not None:
+        cmd += ["-s", target.control_socket if isinstance(target, Server) else target]
+    cmd += list(args)
+    rc, out, err, _ = run(cmd, timeout)
+    assert rc is not None, "%s did not end within %d s" % (" ".join(cmd), timeout)
+    m = SANITIZER_RE.search(out + err)
+    assert m is None, "sanitizer report from rtspctl:\n" + (out + err)[m.start():m.start() + 3000]
+    return rc, out, err
+
+
+def ctl_status(server):
+    """`rtspctl status --json` parsed; the command must succeed."""
+    rc, out, err = rtspctl(server, "status", "--json")
+    assert rc == 0, "rtspctl status --json: exit %s: %s" % (rc, err)
+    try:
+        return json.loads(out)
+    except ValueError as e:
+        raise AssertionError("rtspctl status --json printed no valid JSON (%s):\n%s" % (e, out))
+
+
+def wait_status(server, cond, timeout=15, what="the expected status"):
+    """Polls `status --json` until cond(status) holds; returns that status."""
+    last = {}
+
+    def probe():
+        last["s"] = ctl_status(server)
+        return cond(last["s"])
+    assert wait_for(probe, timeout, step=0.3), "no %s within %d s; last status:\n%s" % (
+        what, timeout, last.get("s"))
+    return last["s"]
+
+
+def stream_entry(status, path):
+    """The (single) non-draining entry of streams[] for path, or None."""
+    rows = [s for s in status["streams"] if s["path"] == path and s["state"] != "draining"]
+    assert len(rows) <= 1, "stream %s listed %d times: %s" % (path, len(rows), rows)
+    return rows[0] if rows else None
+
+
+def ppid_of(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class Bench:
+    """rtspbench running in the background: Bench(url, viewers, seconds,
+    *args).result() -> (exit status, JSON result, stderr)."""
+
+    GRACE = 30
+
+    def __init__(self, url, viewers, seconds, *args):
+        self.seconds = seconds
+        self.cmd = [rtspbench_path(), "-q", "-j", "-n", str(viewers), "-t", str(seconds)] + \
+            list(args) + [url]
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, start_new_session=True)
+
+    def result(self, timeout=None):
+        timeout = self.seconds + self.GRACE if timeout is None else timeout
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("rtspbench did not end within %d s" % timeout)
+        out, err = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        lines = out.strip().splitlines()
+        assert lines, "rtspbench printed nothing (rc=%s): %s" % (self.proc.returncode, err[-2000:])
+        try:
+            res = json.loads(lines[-1])
+        except ValueError:
+            raise AssertionError("rtspbench's last line is not JSON: %r" % lines[-1][:500])
+        return self.proc.returncode, res, err
+
+    def kill(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self.proc.communicate()
+
+
+class Viewer:
+    """One RtspClient playing `path` in a background thread until stop(), or
+    until the server ends the session (connection closed)."""
+
+    def __init__(self, port, path, transport="tcp", host="127.0.0.1"):
+        self.port, self.path, self.transport, self.host = port, path, transport, host
+        self.client = None
+        self.error = None
+        self.session = None
+        self.local = None            # "IP:PORT" of the RTSP connection
+        self.closed_at = None        # when the server closed the connection
+        self.playing = threading.Event()
+        self.ended = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        from rtspclient import RtspClient  # noqa: E402 (HERE is on sys.path by now)
+        c = RtspClient(self.host, self.port, timeout=15, connect=False)
+        self.client = c
+        try:
+            c.connect()
+            ip, port = c.sock.getsockname()[:2]
+            self.local = "%s:%d" % (ip, port)
+            c.start(self.path, self.transport)
+            self.session = c.session
+            self.playing.set()
+            while not self._stop.is_set() and not c.closed:
+                c.receive(0.2)
+            if c.closed:
+                self.closed_at = time.monotonic()
+                c.receive(0.5)       # a BYE over UDP may come after the close
+        except Exception as e:       # noqa: BLE001 - reported by the test
+            self.error = repr(e)
+        finally:
+            if self._stop.is_set() and not c.closed and c.sock is not None:
+                c.teardown()
+            c.close()
+            self.playing.set()
+            self.ended.set()
+
+    def wait_playing(self, timeout=20):
+        assert self.playing.wait(timeout), "viewer of %s did not start within %d s" % (self.path, timeout)
+        assert self.error is None and self.session, "viewer of %s: %s" % (self.path, self.error)
+        return self
+
+    def stop(self, timeout=10):
+        self._stop.set()
+        self._thread.join(timeout)
+
+    @property
+    def tracks(self):
+        return list(self.client.tracks) if self.client else []
+
+    @property
+    def packets(self):
+        return sum(t.packets for t in self.tracks)
+
+    @property
+    def gaps(self):
+        return sum(t.gaps + t.late for t in self.tracks)
+
+    @property
+    def bye(self):
+        return any(t.bye for t in self.tracks)
+
+    def __repr__(self):
+        return "<Viewer %s %s session=%s local=%s error=%s %s>" % (
+            self.path, self.transport, self.session, self.local, self.error,
+            "; ".join(t.summary() for t in self.tracks))

@@ -7,21 +7,13 @@ import signal
 import threading
 import time
 
-from conftest import cmdline, ffprobe, require_tool
+from conftest import cmdline, ffprobe, require_tool, wait_for
 from rtspclient import RtspClient
 
 A = "test"
 B = "sample.mp4?mode=live"
 
 
-def wait_for(cond, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    return cond()
 
 
 class Viewer(threading.Thread):
