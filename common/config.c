@@ -1475,7 +1475,6 @@ int config_load(const char *path, struct rtspd_config *out, char *err, size_t er
 static bool wants_rtsps(const struct rtspd_config *c) { return c->rtsps_enable; }
 static bool wants_multicast(const struct rtspd_config *c) { return c->multicast; }
 static bool wants_metadata(const struct rtspd_config *c) { return c->metadata; }
-static bool wants_http_tunnel(const struct rtspd_config *c) { return c->rtsp_over_http; }
 static bool wants_https_tunnel(const struct rtspd_config *c) { return c->rtsp_over_https; }
 static bool wants_auth(const struct rtspd_config *c) { return c->need_auth; }
 static bool wants_notify(const struct rtspd_config *c) { return c->http_notify.enable; }
@@ -1508,7 +1507,6 @@ static const struct {
 	{ "rtsps_enable", wants_rtsps },
 	{ "multicast", wants_multicast },
 	{ "metadata", wants_metadata },
-	{ "rtsp_over_http", wants_http_tunnel },
 	{ "rtsp_over_https", wants_https_tunnel },
 	{ "need_auth", wants_auth },
 	{ "http_notify.enable", wants_notify },

@@ -39,6 +39,8 @@ struct pending {
 	char peer[64];
 	int64_t deadline_us;
 	bool lingering;              /* answered: draining input before close */
+	bool http;                   /* an HTTP request (tunnel half): answers are HTTP */
+	int http_minor;
 	size_t len;
 	uint8_t buf[FIRST_REQUEST_MAX];
 };

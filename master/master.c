@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -92,8 +93,16 @@ static void pending_free(struct pending *p, bool close_fd)
  * read our answer. */
 static void pending_refuse(struct pending *p, int status, int cseq, const char *why)
 {
-	log_msg(LOG_INFO, NULL, p->peer, "%d %s: %s", status, rtsp_reason(status), why);
-	master_reply(p->fd, status, cseq, NULL);
+	log_msg(LOG_INFO, NULL, p->peer, "%s%d %s: %s", p->http ? "HTTP " : "", status, rtsp_reason(status), why);
+	if (p->http) {
+		char buf[256];
+		int n = snprintf(buf, sizeof buf, "HTTP/1.%d %d %s\r\nServer: rtspd/%s\r\nContent-Length: 0\r\n"
+				 "Connection: close\r\n\r\n", p->http_minor, status, rtsp_reason(status), RTSPD_VERSION);
+		ssize_t w = send(p->fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)w;
+	} else {
+		master_reply(p->fd, status, cseq, NULL);
+	}
 	shutdown(p->fd, SHUT_WR);
 	p->lingering = true;
 	p->deadline_us = ev_now_us() + LINGER_US;
@@ -135,10 +144,24 @@ static void pending_route(struct pending *p)
 			return;
 		}
 		if (!strncmp(req.version, "HTTP/", 5)) {
-			pending_refuse(p, 400, req.cseq, "RTSP over HTTP tunnelling is not supported yet");
-			return;
-		}
-		if (req.version_major != 1) {
+			/* RTSP over HTTP: the GET or POST half of a tunnel, routed
+			 * by its URL like an RTSP request; the worker joins the two. */
+			p->http = true;
+			p->http_minor = req.version_minor == 1 ? 1 : 0;
+			if (req.version_major != 1) {
+				pending_refuse(p, 505, -1, "HTTP version not supported");
+				return;
+			}
+			if (strcmp(req.method, "GET") && strcmp(req.method, "POST")) {
+				pending_refuse(p, 405, -1, "only GET and POST open an RTSP tunnel");
+				return;
+			}
+			const char *up = rtsp_header(&req, "upgrade");
+			if (up && !strcasecmp(up, "websocket")) {
+				pending_refuse(p, 501, -1, "RTSP over WebSocket is not supported yet");
+				return;
+			}
+		} else if (req.version_major != 1) {
 			pending_refuse(p, 505, req.cseq, "RTSP version not supported");
 			return;
 		}
@@ -151,6 +174,10 @@ static void pending_route(struct pending *p)
 		}
 		struct route rt;
 		if (route_from_url(&u, m->cfg.file_mode == FILE_MODE_LIVE, &rt) < 0) {
+			if (p->http) {
+				pending_refuse(p, 404, -1, "no stream at this URL");
+				return;
+			}
 			if (req.cseq < 0) {
 				pending_refuse(p, 400, -1, "request without CSeq");
 				return;
@@ -239,6 +266,8 @@ static void listener_on_accept(struct ev_loop *loop, int lfd, uint32_t events, v
 		p->fd = fd;
 		p->len = 0;
 		p->lingering = false;
+		p->http = false;
+		p->http_minor = 0;
 		p->conn_id = ++m->next_conn_id;
 		p->deadline_us = ev_now_us() + FIRST_REQUEST_TIMEOUT_US;
 		format_peer(&ss, p->peer, sizeof p->peer);
@@ -253,13 +282,13 @@ static void listener_on_accept(struct ev_loop *loop, int lfd, uint32_t events, v
 	}
 }
 
-/* The addresses cfg wants listeners on (RTSP port; serverip or every
- * address, IPv6 too when enabled). Returns how many, or -errno with err. */
-static int listen_addrs(const struct rtspd_config *cfg, struct listener *out, int max, char *err, size_t errlen)
+/* Appends the addresses for one port: serverip (all its addresses), or
+ * every IPv4 address and, with ipv6_enable, every IPv6 one. */
+static int port_addrs(const struct rtspd_config *cfg, int port, struct listener *out, int n, int max, char *err,
+		      size_t errlen)
 {
-	int n = 0;
 	char portstr[16];
-	snprintf(portstr, sizeof portstr, "%d", cfg->rtsp_port);
+	snprintf(portstr, sizeof portstr, "%d", port);
 	if (cfg->serverip[0]) {
 		struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 		hints.ai_family = cfg->ipv6_enable ? AF_UNSPEC : AF_INET;
@@ -279,19 +308,33 @@ static int listen_addrs(const struct rtspd_config *cfg, struct listener *out, in
 		freeaddrinfo(res);
 		return n;
 	}
-	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->rtsp_port) };
-	memset(&out[n], 0, sizeof out[n]);
-	memcpy(&out[n].addr, &a4, sizeof a4);
-	out[n].addrlen = sizeof a4;
-	out[n++].fd = -1;
+	if (n < max) {
+		struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+		memset(&out[n], 0, sizeof out[n]);
+		memcpy(&out[n].addr, &a4, sizeof a4);
+		out[n].addrlen = sizeof a4;
+		out[n++].fd = -1;
+	}
 	if (cfg->ipv6_enable && n < max) {
-		struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)cfg->rtsp_port),
+		struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
 					   .sin6_addr = IN6ADDR_ANY_INIT };
 		memset(&out[n], 0, sizeof out[n]);
 		memcpy(&out[n].addr, &a6, sizeof a6);
 		out[n].addrlen = sizeof a6;
 		out[n++].fd = -1;
 	}
+	return n;
+}
+
+/* The addresses cfg wants listeners on: the RTSP port, and the HTTP port
+ * when RTSP over HTTP is on (the tunnel is also accepted on the RTSP port
+ * itself: ffmpeg and GStreamer send it to the URL's port). Returns how
+ * many, or -errno with err. */
+static int listen_addrs(const struct rtspd_config *cfg, struct listener *out, int max, char *err, size_t errlen)
+{
+	int n = port_addrs(cfg, cfg->rtsp_port, out, 0, max, err, errlen);
+	if (n >= 0 && cfg->rtsp_over_http && cfg->http_port != cfg->rtsp_port)
+		n = port_addrs(cfg, cfg->http_port, out, n, max, err, errlen);
 	return n;
 }
 

@@ -13,8 +13,6 @@
 #include "proto/rtcp.h"
 #include "worker/worker.h"
 
-static void client_process(struct client *c);
-
 /* Buffers start small and grow on demand up to their limit: most viewers
  * send a few hundred bytes of requests and receive no queued output, so
  * a viewer costs a few KiB, not the worst case. */
@@ -35,6 +33,11 @@ static int grow(uint8_t **buf, size_t *cap, size_t need, size_t limit)
 	*buf = b;
 	*cap = n;
 	return 0;
+}
+
+int client_reserve_in(struct client *c, size_t need)
+{
+	return grow(&c->in, &c->in_cap, need, CLIENT_IN_CAP);
 }
 
 static void client_update_events(struct client *c)
@@ -206,9 +209,23 @@ static void client_interleaved(struct client *c, uint8_t channel, const uint8_t 
 			s->last_seen_us = ev_now_us();
 }
 
-static void client_process(struct client *c)
+void client_process(struct client *c)
 {
 	static struct rtsp_request req;  /* 8 KiB: one per process, not per call */
+	if (c->kind == CLIENT_NEW && !c->dead) {
+		int t = tunnel_accept_head(c);
+		if (t == 0)
+			return;  /* the first line is not complete yet */
+		if (t < 0)
+			c->kind = CLIENT_RTSP;
+	}
+	if (c->kind == CLIENT_TUNNEL_POST) {
+		if (c->closing)
+			client_flush(c);
+		else
+			tunnel_feed(c);
+		return;
+	}
 	size_t off = 0;
 	while (!c->dead && !c->closing && off < c->in_len) {
 		const uint8_t *p = c->in + off;
@@ -255,6 +272,7 @@ void client_close(struct client *c)
 		return;
 	c->dead = true;
 	ev_del(c->w->loop, c->fd);
+	tunnel_closed(c);
 	if (c->session) {
 		struct session *s = c->session;
 		c->session = NULL;

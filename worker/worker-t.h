@@ -23,6 +23,7 @@
 
 #include "common/ev.h"
 #include "common/ipc-t.h"
+#include "proto/base64.h"
 #include "worker/media.h"
 
 #define CLIENT_IN_CAP   (RTSP_IN_LIMIT)
@@ -78,8 +79,25 @@ struct session {
 	bool dead;
 };
 
+/* What a connection is. An RTSP-over-HTTP tunnel is two: the GET carries
+ * everything to the client (responses and media, raw) and is the RTSP
+ * client the methods and sessions see; the POST carries the client's
+ * requests base64-encoded, decoded into the GET's input. */
+enum client_kind {
+	CLIENT_NEW,          /* first bytes not looked at yet */
+	CLIENT_RTSP,
+	CLIENT_TUNNEL_GET,
+	CLIENT_TUNNEL_POST,
+};
+
+#define TUNNEL_COOKIE_MAX 128
+
 struct client {
 	struct client *next, *prev;
+	enum client_kind kind;
+	char cookie[TUNNEL_COOKIE_MAX];      /* x-sessioncookie of a tunnel half */
+	struct client *tunnel_peer;          /* the other half, once both are here */
+	struct b64_stream b64;               /* POST: decoder state */
 	struct worker *w;
 	int fd;
 	uint32_t conn_id;

@@ -140,6 +140,8 @@ static int64_t worker_housekeeping(struct ev_loop *loop, long long id, void *arg
 		session_housekeeping(s, now);
 	int64_t idle = (int64_t)w->cfg.session_timeout * 1000000;
 	for (struct client *c = w->clients; c; c = c->next) {
+		if (!c->dead)
+			tunnel_housekeeping(c, now);
 		if (c->dead || c->session)
 			continue;
 		bool has_udp_session = false;

@@ -22,6 +22,16 @@ int client_queue(struct client *c, const void *data, size_t len);  /* to the out
 void client_flush(struct client *c);                        /* out buffer, then media */
 void client_want_write(struct client *c);                   /* wake up when writable */
 void client_free(struct client *c);
+void client_process(struct client *c);                      /* parse and handle what is in c->in */
+int client_reserve_in(struct client *c, size_t need);      /* grow c->in (up to its limit) */
+
+/* tunnel.c: RTSP over HTTP */
+/* A new connection's first bytes: 0 need more, 1 it is a tunnel half (or was
+ * refused), -1 it is plain RTSP. */
+int tunnel_accept_head(struct client *c);
+void tunnel_feed(struct client *post);                      /* POST input → its GET */
+void tunnel_closed(struct client *c);                       /* from client_close */
+void tunnel_housekeeping(struct client *c, int64_t now);
 
 /* session.c */
 struct session *session_new(struct worker *w, struct client *c);
