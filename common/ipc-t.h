@@ -67,10 +67,16 @@ struct ipc_worker_config {
 	struct cfg_audio out_audio;
 };
 
-/* IPC_CLIENT payload: this header, then `nbytes` bytes the master already read. */
+/* IPC_CLIENT payload: this header, then `nbytes` bytes the master already
+ * read (for a WebSocket: already taken out of their frames), then, for a
+ * WebSocket, `raw_nbytes` bytes of frames not decoded yet. */
+#define IPC_CLIENT_WS 1u            /* RTSP over WebSocket, handshake done */
+#define IPC_CLIENT_WS_FRAGMENTED 2u /* ... in the middle of a fragmented message */
 struct ipc_client {
 	uint32_t conn_id;
 	uint32_t nbytes;
+	uint32_t flags;             /* IPC_CLIENT_* */
+	uint32_t raw_nbytes;
 	char     peer_addr[64];     /* "1.2.3.4:5678" or "[::1]:5678" */
 };
 

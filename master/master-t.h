@@ -41,6 +41,10 @@ struct pending {
 	bool lingering;              /* answered: draining input before close */
 	bool http;                   /* an HTTP request (tunnel half): answers are HTTP */
 	int http_minor;
+	bool ws;                     /* a WebSocket: buf holds raw frames, ws_dec their payload */
+	bool ws_fragmented;          /* the last data frame was not final */
+	size_t ws_dec_len;
+	uint8_t ws_dec[FIRST_REQUEST_MAX];
 	size_t len;
 	uint8_t buf[FIRST_REQUEST_MAX];
 };

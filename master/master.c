@@ -21,6 +21,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -30,6 +31,7 @@
 #include "proto/route.h"
 #include "proto/rtsp.h"
 #include "proto/url.h"
+#include "proto/ws.h"
 
 int master_load_config(const char *path, struct rtspd_config *cfg, char *err, size_t errlen)
 {
@@ -40,7 +42,20 @@ int master_load_config(const char *path, struct rtspd_config *cfg, char *err, si
 	return 0;
 }
 
-void master_reply(int fd, int status, int cseq, const char *extra)
+/* Sends bytes the master answers with, in one WebSocket binary frame when
+ * the connection is one. */
+static void send_answer(int fd, bool ws, const void *data, size_t len)
+{
+	uint8_t hdr[WS_MAX_HEADER];
+	struct iovec iov[2] = { { hdr, 0 }, { (void *)data, len } };
+	if (ws)
+		iov[0].iov_len = ws_frame_header(hdr, WS_BINARY, len);
+	struct msghdr mh = { .msg_iov = ws ? iov : iov + 1, .msg_iovlen = ws ? 2 : 1 };
+	ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)w;
+}
+
+void master_reply(int fd, bool ws, int status, int cseq, const char *extra)
 {
 	char buf[512];
 	int n = rtsp_response_begin(buf, sizeof buf, status, cseq);
@@ -50,7 +65,17 @@ void master_reply(int fd, int status, int cseq, const char *extra)
 		      extra ? extra : "", status == 200 ? "" : "Connection: close\r\n");
 	if (n > (int)sizeof buf)
 		n = sizeof buf;
-	ssize_t w = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	send_answer(fd, ws, buf, (size_t)n);
+}
+
+/* A WebSocket close frame with a status code. */
+static void ws_send_close(int fd, uint16_t code)
+{
+	uint8_t body[2] = { (uint8_t)(code >> 8), (uint8_t)code };
+	uint8_t frame[WS_MAX_HEADER + 2];
+	size_t h = ws_frame_header(frame, WS_CLOSE, 2);
+	memcpy(frame + h, body, 2);
+	ssize_t w = send(fd, frame, h + 2, MSG_NOSIGNAL | MSG_DONTWAIT);
 	(void)w;
 }
 
@@ -97,11 +122,14 @@ static void pending_refuse(struct pending *p, int status, int cseq, const char *
 	if (p->http) {
 		char buf[256];
 		int n = snprintf(buf, sizeof buf, "HTTP/1.%d %d %s\r\nServer: rtspd/%s\r\nContent-Length: 0\r\n"
-				 "Connection: close\r\n\r\n", p->http_minor, status, rtsp_reason(status), RTSPD_VERSION);
+				 "%sConnection: close\r\n\r\n", p->http_minor, status, rtsp_reason(status), RTSPD_VERSION,
+				 status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "");
 		ssize_t w = send(p->fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
 		(void)w;
 	} else {
-		master_reply(p->fd, status, cseq, NULL);
+		master_reply(p->fd, p->ws, status, cseq, NULL);
+		if (p->ws)
+			ws_send_close(p->fd, WS_CLOSE_NORMAL);
 	}
 	shutdown(p->fd, SHUT_WR);
 	p->lingering = true;
@@ -128,14 +156,110 @@ int master_resolve_file(const char *media_root, const char *rel, char *out, size
 	return 0;
 }
 
+/* The WebSocket handshake (RFC 6455 §4.2): 101 with the accept key and
+ * the rtsp.onvif.org subprotocol; the HTTP head is consumed. -1 when the
+ * request was refused (p is lingering then). */
+static int pending_ws_upgrade(struct pending *p, const struct rtsp_request *req, size_t head_len)
+{
+	const char *key = rtsp_header(req, "sec-websocket-key");
+	const char *version = rtsp_header(req, "sec-websocket-version");
+	const char *proto = rtsp_header(req, "sec-websocket-protocol");
+	char accept[29];
+	if (strcmp(req->method, "GET") || p->http_minor < 1) {
+		pending_refuse(p, 400, -1, "a WebSocket upgrade is a GET in HTTP/1.1");
+		return -1;
+	}
+	if (!version || strcmp(version, "13")) {
+		pending_refuse(p, 426, -1, "WebSocket version other than 13");
+		return -1;
+	}
+	if (!key || ws_accept_key(key, accept) < 0) {
+		pending_refuse(p, 400, -1, "WebSocket upgrade without a valid Sec-WebSocket-Key");
+		return -1;
+	}
+	bool onvif = proto && strcasestr(proto, "rtsp.onvif.org");
+	char buf[512];
+	int n = snprintf(buf, sizeof buf, "HTTP/1.1 101 Switching Protocols\r\nServer: rtspd/%s\r\n"
+			 "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n",
+			 RTSPD_VERSION, accept, onvif ? "Sec-WebSocket-Protocol: rtsp.onvif.org\r\n" : "");
+	send_answer(p->fd, false, buf, (size_t)n);
+	log_msg(LOG_INFO, NULL, p->peer, "RTSP over WebSocket: upgraded%s", onvif ? " (rtsp.onvif.org)" : "");
+	memmove(p->buf, p->buf + head_len, p->len - head_len);
+	p->len -= head_len;
+	p->http = false;
+	p->ws = true;
+	p->ws_dec_len = 0;
+	return 0;
+}
+
+/* Takes the complete frames out of p->buf: data payloads (unmasked) go to
+ * p->ws_dec, pings are answered, a close is answered and ends the
+ * connection. -1 when p was closed or refused. */
+static int pending_ws_frames(struct pending *p)
+{
+	for (;;) {
+		struct ws_frame f;
+		long n = ws_parse_frame(p->buf, p->len, &f);
+		if (n == 0) {
+			if (p->len >= sizeof p->buf) {
+				ws_send_close(p->fd, WS_CLOSE_TOO_BIG);
+				pending_refuse(p, 400, -1, "WebSocket frame larger than the first request may be");
+				return -1;
+			}
+			return 0;
+		}
+		if (n < 0 || !f.masked) {
+			log_msg(LOG_INFO, NULL, p->peer, "WebSocket: %s: closed",
+				n < 0 ? "malformed frame" : "unmasked client frame");
+			ws_send_close(p->fd, n == -EMSGSIZE ? WS_CLOSE_TOO_BIG : WS_CLOSE_PROTOCOL);
+			shutdown(p->fd, SHUT_WR);
+			p->lingering = true;
+			p->deadline_us = ev_now_us() + LINGER_US;
+			return -1;
+		}
+		uint8_t *payload = p->buf + f.header_len;
+		ws_unmask(payload, (size_t)f.len, f.mask, 0);
+		switch (f.opcode) {
+		case WS_PING: {
+			uint8_t frame[WS_MAX_HEADER + 125];
+			size_t h = ws_frame_header(frame, WS_PONG, f.len);
+			memcpy(frame + h, payload, (size_t)f.len);
+			ssize_t w = send(p->fd, frame, h + (size_t)f.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			(void)w;
+			break;
+		}
+		case WS_CLOSE:
+			ws_send_close(p->fd, WS_CLOSE_NORMAL);
+			pending_free(p, true);
+			return -1;
+		case WS_PONG:
+			break;
+		default:
+			if (p->ws_dec_len + f.len > sizeof p->ws_dec) {
+				ws_send_close(p->fd, WS_CLOSE_TOO_BIG);
+				pending_refuse(p, 400, -1, "first request larger than 8 KiB");
+				return -1;
+			}
+			memcpy(p->ws_dec + p->ws_dec_len, payload, (size_t)f.len);
+			p->ws_dec_len += (size_t)f.len;
+			p->ws_fragmented = !f.fin;
+		}
+		memmove(p->buf, p->buf + n, p->len - (size_t)n);
+		p->len -= (size_t)n;
+	}
+}
+
 static void pending_route(struct pending *p)
 {
 	struct master *m = p->m;
 	static struct rtsp_request req;
 	for (;;) {
-		int r = rtsp_parse_request_head((const char *)p->buf, p->len, &req);
+		/* Inside a WebSocket the request is in the frames' payloads. */
+		uint8_t *in = p->ws ? p->ws_dec : p->buf;
+		size_t *inlen = p->ws ? &p->ws_dec_len : &p->len;
+		int r = rtsp_parse_request_head((const char *)in, *inlen, &req);
 		if (r == 0) {
-			if (p->len >= FIRST_REQUEST_MAX)
+			if (*inlen >= FIRST_REQUEST_MAX)
 				pending_refuse(p, 400, -1, "first request header larger than 8 KiB");
 			return;
 		}
@@ -158,8 +282,11 @@ static void pending_route(struct pending *p)
 			}
 			const char *up = rtsp_header(&req, "upgrade");
 			if (up && !strcasecmp(up, "websocket")) {
-				pending_refuse(p, 501, -1, "RTSP over WebSocket is not supported yet");
-				return;
+				/* RTSP over WebSocket: any path; the stream is named by
+				 * the first RTSP request inside the frames. */
+				if (pending_ws_upgrade(p, &req, (size_t)r) < 0 || pending_ws_frames(p) < 0)
+					return;
+				continue;
 			}
 		} else if (req.version_major != 1) {
 			pending_refuse(p, 505, req.cseq, "RTSP version not supported");
@@ -185,15 +312,15 @@ static void pending_route(struct pending *p)
 			if (!strcmp(req.method, "OPTIONS")) {
 				/* OPTIONS on the server itself: answer and read on. */
 				size_t total = (size_t)r + req.content_length;
-				if (total > p->len)
+				if (total > *inlen)
 					return;  /* wait for the body */
 				char extra[160];
 				snprintf(extra, sizeof extra, "Public: OPTIONS, DESCRIBE, SETUP, PLAY, PAUSE, TEARDOWN, "
 					 "GET_PARAMETER, SET_PARAMETER\r\n");
-				master_reply(p->fd, 200, req.cseq, extra);
-				memmove(p->buf, p->buf + total, p->len - total);
-				p->len -= total;
-				if (!p->len)
+				master_reply(p->fd, p->ws, 200, req.cseq, extra);
+				memmove(in, in + total, *inlen - total);
+				*inlen -= total;
+				if (!*inlen)
 					return;
 				continue;
 			}
@@ -211,7 +338,11 @@ static void pending_route(struct pending *p)
 		}
 		int fd = p->fd;
 		ev_del(m->loop, fd);
-		supervisor_dispatch(m, &rt, file, fd, p->conn_id, p->peer, p->buf, p->len);
+		if (p->ws)
+			supervisor_dispatch(m, &rt, file, fd, p->conn_id, p->peer, p->ws_dec, p->ws_dec_len,
+					    IPC_CLIENT_WS | (p->ws_fragmented ? IPC_CLIENT_WS_FRAGMENTED : 0), p->buf, p->len);
+		else
+			supervisor_dispatch(m, &rt, file, fd, p->conn_id, p->peer, p->buf, p->len, 0, NULL, 0);
 		pending_free(p, false);
 		return;
 	}
@@ -237,6 +368,8 @@ static void pending_on_read(struct ev_loop *loop, int fd, uint32_t events, void 
 	if (n < 0)
 		return;
 	p->len += (size_t)n;
+	if (p->ws && pending_ws_frames(p) < 0)
+		return;
 	pending_route(p);
 }
 
@@ -253,7 +386,7 @@ static void listener_on_accept(struct ev_loop *loop, int lfd, uint32_t events, v
 			return;
 		}
 		if (m->stopping || m->npending >= MAX_PENDING) {
-			master_reply(fd, 503, -1, NULL);
+			master_reply(fd, false, 503, -1, NULL);
 			close(fd);
 			continue;
 		}
@@ -268,6 +401,9 @@ static void listener_on_accept(struct ev_loop *loop, int lfd, uint32_t events, v
 		p->lingering = false;
 		p->http = false;
 		p->http_minor = 0;
+		p->ws = false;
+		p->ws_fragmented = false;
+		p->ws_dec_len = 0;
 		p->conn_id = ++m->next_conn_id;
 		p->deadline_us = ev_now_us() + FIRST_REQUEST_TIMEOUT_US;
 		format_peer(&ss, p->peer, sizeof p->peer);
@@ -496,7 +632,7 @@ static int64_t master_tick(struct ev_loop *loop, long long id, void *arg)
 		} else if (now > p->deadline_us) {
 			log_msg(LOG_INFO, NULL, p->peer, "no complete request within 10 s: closed");
 			if (p->len)
-				master_reply(p->fd, 408, -1, NULL);
+				master_reply(p->fd, p->ws, 408, -1, NULL);
 			pending_free(p, true);
 		}
 	}

@@ -56,8 +56,9 @@ void service_stopping(struct master *m);
 /* supervisor.c */
 /* Hands a client connection (its fd and the bytes already read) to the
  * stream's worker, starting one if needed. Takes ownership of fd. */
-void supervisor_dispatch(struct master *m, const struct route *r, const char *file_path,
-			 int fd, uint32_t conn_id, const char *peer, const uint8_t *bytes, size_t len);
+void supervisor_dispatch(struct master *m, const struct route *r, const char *file_path, int fd, uint32_t conn_id,
+			 const char *peer, const uint8_t *bytes, size_t len, uint32_t flags, const uint8_t *raw,
+			 size_t raw_len);
 void supervisor_reap(struct master *m);             /* SIGCHLD */
 void supervisor_tick(struct master *m);             /* once a second: idle workers */
 void supervisor_stop_all(struct master *m);         /* SIGTERM */
@@ -76,7 +77,8 @@ struct proc *supervisor_spawn(struct master *m, struct stream_rec *s);
 /* Tells every worker the log level. */
 void supervisor_broadcast_log_level(struct master *m, int level);
 
-/* Writes a minimal RTSP answer to a connection the master is about to close. */
-void master_reply(int fd, int status, int cseq, const char *extra);
+/* Writes a minimal RTSP answer to a connection the master is about to close
+ * (inside a WebSocket binary frame when ws). */
+void master_reply(int fd, bool ws, int status, int cseq, const char *extra);
 
 #endif

@@ -214,12 +214,14 @@ static void proc_on_ipc(struct ev_loop *loop, int fd, uint32_t events, void *arg
 	}
 }
 
-void supervisor_dispatch(struct master *m, const struct route *r, const char *file_path,
-			 int fd, uint32_t conn_id, const char *peer, const uint8_t *bytes, size_t len)
+void supervisor_dispatch(struct master *m, const struct route *r, const char *file_path, int fd, uint32_t conn_id,
+			 const char *peer, const uint8_t *bytes, size_t len, uint32_t flags, const uint8_t *raw,
+			 size_t raw_len)
 {
+	bool ws = flags & IPC_CLIENT_WS;
 	struct stream_rec *s = stream_get(m, r, file_path);
 	if (!s) {
-		master_reply(fd, 503, -1, NULL);
+		master_reply(fd, ws, 503, -1, NULL);
 		close(fd);
 		return;
 	}
@@ -231,27 +233,30 @@ void supervisor_dispatch(struct master *m, const struct route *r, const char *fi
 			char extra[64];
 			snprintf(extra, sizeof extra, "Retry-After: %d\r\n", secs);
 			log_msg(LOG_WARN, r->key, peer, "503: the stream's worker is in crash back-off for %d s more", secs);
-			master_reply(fd, 503, -1, extra);
+			master_reply(fd, ws, 503, -1, extra);
 			close(fd);
 			return;
 		}
 		p = supervisor_spawn(m, s);
 		if (!p) {
-			master_reply(fd, 503, -1, NULL);
+			master_reply(fd, ws, 503, -1, NULL);
 			close(fd);
 			return;
 		}
 	}
-	uint8_t msg[sizeof(struct ipc_client) + FIRST_REQUEST_MAX];
-	struct ipc_client ic = { .conn_id = conn_id, .nbytes = (uint32_t)len };
+	uint8_t msg[sizeof(struct ipc_client) + 2 * FIRST_REQUEST_MAX];
+	struct ipc_client ic = { .conn_id = conn_id, .nbytes = (uint32_t)len, .flags = flags,
+				 .raw_nbytes = (uint32_t)raw_len };
 	snprintf(ic.peer_addr, sizeof ic.peer_addr, "%s", peer);
 	memcpy(msg, &ic, sizeof ic);
 	memcpy(msg + sizeof ic, bytes, len);
-	int e = ipc_send(p->ipc_fd, IPC_CLIENT, conn_id, msg, sizeof ic + len, fd);
+	if (raw_len)
+		memcpy(msg + sizeof ic + len, raw, raw_len);
+	int e = ipc_send(p->ipc_fd, IPC_CLIENT, conn_id, msg, sizeof ic + len + raw_len, fd);
 	if (e < 0) {
 		log_msg(LOG_WARN, r->key, peer, "503: cannot hand the connection to worker %d: %s", (int)p->pid,
 			strerror(-e));
-		master_reply(fd, 503, -1, NULL);
+		master_reply(fd, ws, 503, -1, NULL);
 	} else {
 		log_msg(LOG_DEBUG, r->key, peer, "connection %u handed to worker %d", conn_id, (int)p->pid);
 		p->idle_since_us = now;

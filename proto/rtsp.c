@@ -638,6 +638,8 @@ const char *rtsp_reason(int status)
 	case 413: return "Request Entity Too Large";
 	case 414: return "Request-URI Too Large";
 	case 415: return "Unsupported Media Type";
+	case 409: return "Conflict";
+	case 426: return "Upgrade Required";
 	case 451: return "Parameter Not Understood";
 	case 452: return "Conference Not Found";
 	case 453: return "Not Enough Bandwidth";

@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "proto/rtcp.h"
+#include "proto/ws.h"
 #include "worker/worker.h"
 
 /* Buffers start small and grow on demand up to their limit: most viewers
@@ -69,6 +70,10 @@ static void client_on_io(struct ev_loop *loop, int fd, uint32_t events, void *ar
 			return;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+		if (c->ws) {
+			ws_client_read(c);
+			return;
+		}
 		for (;;) {
 			if (c->in_len >= CLIENT_IN_CAP) {
 				/* A full buffer that does not parse is a protocol error,
@@ -125,6 +130,19 @@ struct client *client_new(struct worker *w, int fd, const struct ipc_client *ic,
 	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
 	memcpy(c->in, bytes, ic->nbytes);
 	c->in_len = ic->nbytes;
+	if (ic->flags & IPC_CLIENT_WS) {
+		c->ws = true;
+		c->ws_fragmented = ic->flags & IPC_CLIENT_WS_FRAGMENTED;
+		c->kind = CLIENT_RTSP;
+		if (ic->raw_nbytes && ws_client_reserve(c, ic->raw_nbytes) < 0) {
+			free(c->in);
+			free(c);
+			return NULL;
+		}
+		if (ic->raw_nbytes)
+			memcpy(c->raw, bytes + ic->nbytes, ic->raw_nbytes);
+		c->raw_len = ic->raw_nbytes;
+	}
 	c->last_activity_us = ev_now_us();
 	if (ev_add(w->loop, fd, EPOLLIN | EPOLLRDHUP, client_on_io, c) < 0) {
 		free(c->in);
@@ -138,11 +156,25 @@ struct client *client_new(struct worker *w, int fd, const struct ipc_client *ic,
 	w->clients = c;
 	w->nclients++;
 	log_msg(LOG_DEBUG, NULL, c->peer, "connection %u accepted from the master", c->conn_id);
-	client_process(c);
+	if (c->ws)
+		ws_client_decode(c);
+	if (!c->dead)
+		client_process(c);
 	return c;
 }
 
 int client_queue(struct client *c, const void *data, size_t len)
+{
+	if (c->ws) {
+		uint8_t hdr[WS_MAX_HEADER];
+		int r = client_queue_raw(c, hdr, ws_frame_header(hdr, WS_BINARY, len));
+		if (r < 0)
+			return r;
+	}
+	return client_queue_raw(c, data, len);
+}
+
+int client_queue_raw(struct client *c, const void *data, size_t len)
 {
 	if (c->dead)
 		return -EPIPE;
@@ -299,5 +331,6 @@ void client_free(struct client *c)
 	w->nclients--;
 	free(c->in);
 	free(c->out);
+	free(c->raw);
 	free(c);
 }

@@ -20,6 +20,7 @@
 
 #include "common/log.h"
 #include "proto/rtcp.h"
+#include "proto/ws.h"
 #include "worker/worker.h"
 
 #define SEND_BATCH 64
@@ -178,7 +179,10 @@ static void session_send_tcp(struct session *s)
 	for (int round = 0; round < 32; round++) {
 		session_maybe_skip(s, r);
 		struct iovec iov[2 * SEND_BATCH];
-		uint8_t hdr[SEND_BATCH][4];
+		/* per packet: a WebSocket frame header (ws connections), then
+		 * the 4-byte '$' header */
+		uint8_t hdr[SEND_BATCH][WS_MAX_HEADER + 4];
+		uint8_t hlen[SEND_BATCH];
 		struct { uint64_t seq; const uint8_t *data; uint16_t len; uint8_t track; } pk[SEND_BATCH];
 		int np = 0;
 		uint64_t start = s->cursor, cur = s->cursor;
@@ -214,11 +218,13 @@ static void session_send_tcp(struct session *s)
 				continue;
 			}
 			uint8_t *h = hdr[np];
-			h[0] = '$';
-			h[1] = (uint8_t)s->tracks[slot.track].ch_rtp;
-			h[2] = (uint8_t)(slot.len >> 8);
-			h[3] = (uint8_t)slot.len;
-			iov[2 * np] = (struct iovec){ h, 4 };
+			size_t hl = c->ws ? ws_frame_header(h, WS_BINARY, 4 + (uint64_t)slot.len) : 0;
+			h[hl] = '$';
+			h[hl + 1] = (uint8_t)s->tracks[slot.track].ch_rtp;
+			h[hl + 2] = (uint8_t)(slot.len >> 8);
+			h[hl + 3] = (uint8_t)slot.len;
+			hlen[np] = (uint8_t)(hl + 4);
+			iov[2 * np] = (struct iovec){ h, hl + 4 };
 			iov[2 * np + 1] = (struct iovec){ (void *)d, slot.len };
 			pk[np].seq = cur;
 			pk[np].data = d;
@@ -244,7 +250,7 @@ static void session_send_tcp(struct session *s)
 		session_stalled(s, false);
 		size_t done = (size_t)n;
 		for (int i = 0; i < np; i++) {
-			size_t full = 4 + (size_t)pk[i].len;
+			size_t full = hlen[i] + (size_t)pk[i].len;
 			struct session_track *t = &s->tracks[pk[i].track];
 			if (done >= full) {
 				done -= full;
@@ -254,11 +260,11 @@ static void session_send_tcp(struct session *s)
 			}
 			/* Partial packet: keep its tail (never more than one packet) so
 			 * the byte stream stays framed; the ring may reuse the bytes. */
-			if (done < 4) {
-				client_queue(c, hdr[i] + done, 4 - done);
-				client_queue(c, pk[i].data, pk[i].len);
+			if (done < hlen[i]) {
+				client_queue_raw(c, hdr[i] + done, hlen[i] - done);
+				client_queue_raw(c, pk[i].data, pk[i].len);
 			} else {
-				client_queue(c, pk[i].data + (done - 4), pk[i].len - (done - 4));
+				client_queue_raw(c, pk[i].data + (done - hlen[i]), pk[i].len - (done - hlen[i]));
 			}
 			session_account(s, t, pk[i].len);
 			s->cursor = pk[i].seq + 1;

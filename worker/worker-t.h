@@ -98,6 +98,10 @@ struct client {
 	char cookie[TUNNEL_COOKIE_MAX];      /* x-sessioncookie of a tunnel half */
 	struct client *tunnel_peer;          /* the other half, once both are here */
 	struct b64_stream b64;               /* POST: decoder state */
+	bool ws;                             /* RTSP over WebSocket: frames both ways */
+	bool ws_fragmented;                  /* a fragmented message is open (continuations due) */
+	uint8_t *raw;                        /* ws: frames not decoded yet */
+	size_t raw_len, raw_cap;
 	struct worker *w;
 	int fd;
 	uint32_t conn_id;

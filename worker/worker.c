@@ -252,7 +252,8 @@ static void worker_on_ipc(struct ev_loop *loop, int fd, uint32_t events, void *a
 			break;
 		case IPC_CLIENT: {
 			const struct ipc_client *ic = (const void *)buf;
-			if (cfd < 0 || (size_t)n < sizeof *ic || sizeof *ic + ic->nbytes != (size_t)n || !w->configured) {
+			if (cfd < 0 || (size_t)n < sizeof *ic || ic->nbytes > IPC_MAX_PAYLOAD || ic->raw_nbytes > IPC_MAX_PAYLOAD ||
+			    sizeof *ic + ic->nbytes + ic->raw_nbytes != (size_t)n || !w->configured) {
 				log_error("IPC CLIENT: malformed, connection dropped");
 				if (cfd >= 0)
 					close(cfd);

@@ -18,12 +18,21 @@ void worker_status_changed(struct worker *w);
 /* client.c */
 struct client *client_new(struct worker *w, int fd, const struct ipc_client *ic, const uint8_t *bytes);
 void client_close(struct client *c);                        /* deferred */
-int client_queue(struct client *c, const void *data, size_t len);  /* to the out buffer */
+/* To the out buffer: one message (a WebSocket frame of its own on a ws
+ * connection). _raw: bytes as they are, e.g. the rest of a frame already
+ * begun. */
+int client_queue(struct client *c, const void *data, size_t len);
+int client_queue_raw(struct client *c, const void *data, size_t len);
 void client_flush(struct client *c);                        /* out buffer, then media */
 void client_want_write(struct client *c);                   /* wake up when writable */
 void client_free(struct client *c);
 void client_process(struct client *c);                      /* parse and handle what is in c->in */
 int client_reserve_in(struct client *c, size_t need);      /* grow c->in (up to its limit) */
+
+/* websocket.c: RTSP over WebSocket (the handshake was the master's) */
+void ws_client_read(struct client *c);                      /* socket readable */
+void ws_client_decode(struct client *c);                    /* c->raw frames → c->in, then parse */
+int ws_client_reserve(struct client *c, size_t need);       /* grow c->raw */
 
 /* tunnel.c: RTSP over HTTP */
 /* A new connection's first bytes: 0 need more, 1 it is a tunnel half (or was

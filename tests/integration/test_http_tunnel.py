@@ -263,13 +263,14 @@ def http_status(port, data, timeout=10):
 
 
 def test_bad_tunnel_requests(server):
-    # No cookie, unknown path, other methods, WebSocket (not yet), HTTP/2.
+    # No cookie, unknown path, other methods, a WebSocket upgrade of the
+    # wrong version, HTTP/2.
     assert http_status(server.port, b"GET /test HTTP/1.0\r\n\r\n")[0] == 400
     assert http_status(server.port, b"POST /test HTTP/1.0\r\nContent-Length: 10\r\n\r\n")[0] == 400
     assert http_status(server.port, b"GET /no-such-file.mp4 HTTP/1.0\r\nx-sessioncookie: a\r\n\r\n")[0] == 404
     assert http_status(server.port, b"PUT /test HTTP/1.0\r\nx-sessioncookie: a\r\n\r\n")[0] == 405
     assert http_status(server.port, b"GET /test HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                       b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")[0] == 501
+                       b"Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")[0] == 426
     assert http_status(server.port, b"GET /test HTTP/2.0\r\nx-sessioncookie: a\r\n\r\n")[0] == 505
     # A second GET with a cookie already in use is refused; the first stays.
     g = Half(server.port, get_head("test", "dup"))
