@@ -152,7 +152,9 @@ def parse_framecrc(text):
 
 def tone_ratio(pcm, rate, freq):
     """Share of the signal's energy at `freq` (Goertzel), 0..1; the first
-    0.5 s is skipped (codec start-up)."""
+    0.5 s is skipped (codec start-up). Measured over 0.1 s blocks and
+    summed, so that a phase jump (a live file's loop point, a lost packet)
+    does not cancel the tone out as one coherent window over it would."""
     a = array.array("h")
     a.frombytes(pcm[:len(pcm) // 2 * 2])
     x = a[rate // 2:]
@@ -160,13 +162,16 @@ def tone_ratio(pcm, rate, freq):
         return 0.0
     w = 2 * math.pi * freq / rate
     c = 2 * math.cos(w)
-    s1 = s2 = energy = 0.0
-    for v in x:
-        s0 = v + c * s1 - s2
-        s2, s1 = s1, s0
-        energy += v * v
-    power = s1 * s1 + s2 * s2 - c * s1 * s2
-    return 2 * power / (len(x) * energy) if energy else 0.0
+    block = rate // 10
+    tone = energy = 0.0
+    for start in range(0, len(x) - block + 1, block):
+        s1 = s2 = 0.0
+        for v in x[start:start + block]:
+            s0 = v + c * s1 - s2
+            s2, s1 = s1, s0
+            energy += v * v
+        tone += 2 * (s1 * s1 + s2 * s2 - c * s1 * s2) / block
+    return tone / energy if energy else 0.0
 
 
 def approx_frames(count, fps, what):
