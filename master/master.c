@@ -208,9 +208,17 @@ static int pending_ws_frames(struct pending *p)
 			}
 			return 0;
 		}
-		if (n < 0 || !f.masked) {
-			log_msg(LOG_INFO, NULL, p->peer, "WebSocket: %s: closed",
-				n < 0 ? "malformed frame" : "unmasked client frame");
+		/* RFC 6455 §5.4: continuations only inside a fragmented message,
+		 * a new data message only outside one; a close body is 0 or >= 2
+		 * bytes. The worker checks the same after the hand-off. */
+		bool data = n > 0 && f.opcode < WS_CLOSE;
+		const char *bad = n < 0 ? "malformed frame"
+			: !f.masked ? "unmasked client frame"
+			: data && (f.opcode == WS_CONTINUATION) != p->ws_fragmented ? "frame breaks the fragmentation rules"
+			: f.opcode == WS_CLOSE && f.len == 1 ? "close frame with a 1-byte body"
+			: NULL;
+		if (bad) {
+			log_msg(LOG_INFO, NULL, p->peer, "WebSocket: %s: closed", bad);
 			ws_send_close(p->fd, n == -EMSGSIZE ? WS_CLOSE_TOO_BIG : WS_CLOSE_PROTOCOL);
 			shutdown(p->fd, SHUT_WR);
 			p->lingering = true;

@@ -682,3 +682,22 @@ def test_fragment_rules_across_the_hand_off(server):
     finally:
         ws.close()
     assert "continuation frame outside a fragmented message" in server.log_text()
+
+
+def test_fragment_rules_before_the_hand_off(server):
+    """The same rules hold while the master still reads the first request:
+    a continuation with no message open, or a new message inside an open
+    one, is a protocol error (close 1002), and nothing is answered."""
+    url = server.url("test")
+    for frames in ([frame(OP_CONT, options(url, 1))],
+                   [frame(OP_BINARY, b"OPT", fin=False), frame(OP_BINARY, options(url, 1))]):
+        ws = WsConn(server.port).open()
+        try:
+            ws.send(b"".join(frames))
+            payload = ws.wait_control(OP_CLOSE)
+            assert payload is not None and close_code(payload) == 1002, ws.frames
+            assert ws.wait_eof()
+            assert not ws.responses(1, timeout=0.2), "answered a request from a broken frame sequence"
+        finally:
+            ws.close()
+    assert "frame breaks the fragmentation rules" in server.log_text()
