@@ -23,7 +23,7 @@ DEB_BUILD := build-essential pkg-config clang libclang-rt-14-dev \
 DEB_TEST  := ffmpeg python3 python3-pytest python3-gi gstreamer1.0-tools \
              gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
              gstreamer1.0-libav gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0 \
-             systemd strace util-linux iproute2
+             systemd strace util-linux iproute2 openssl
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wformat=2
 CFLAGS_BASE = -std=gnu11 -g $(WARN) -D_GNU_SOURCE -DRTSPD_VERSION='"$(VERSION)"' \
@@ -49,7 +49,7 @@ FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 PYTHON     := /usr/bin/python3
 MEDIA_DIR  := $(BUILD)/media
 
-.PHONY: all run check unit integration deps fuzz bench clean media asan install uninstall
+.PHONY: all run check unit integration deps fuzz bench clean media asan install uninstall certs
 all: $(BUILD)/rtspd $(BUILD)/rtspctl $(EXTRA_TOOLS)
 
 # ---------------------------------------------------------------- set-up
@@ -168,6 +168,13 @@ fuzz-smoke: $(FUZZ_BIN)
 # Fan-out benchmark against gst-rtsp-server; writes docs/PERFORMANCE.md.
 bench: $(BUILD)/rtspd $(EXTRA_TOOLS) media
 	RTSPD_BIN=$(abspath $(BUILD)/rtspd) RTSPBENCH_BIN=$(abspath $(BUILD)/rtspbench) bash tests/bench/run.sh
+
+# ---------------------------------------------------------------- certs
+# A self-signed certificate and key in build/certs, for trying TLS on this
+# machine only (etc/make-certs.sh says why never in production).
+certs: $(BUILD)/certs/rtspd.crt
+$(BUILD)/certs/rtspd.crt: etc/make-certs.sh
+	sh etc/make-certs.sh $(BUILD)/certs
 
 # ---------------------------------------------------------------- install
 # make install [PREFIX=/usr/local] [DESTDIR=]: the optimized rtspd and rtspctl,
