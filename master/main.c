@@ -33,11 +33,6 @@ static void usage(FILE *f)
 		"  -h         this help\n");
 }
 
-static void emit_unsupported(const char *feature, void *arg)
-{
-	log_warn("config: %s is set, but it is not supported yet: ignored", feature);
-}
-
 static void raise_fd_limit(void)
 {
 	struct rlimit rl;
@@ -124,7 +119,7 @@ int main(int argc, char **argv)
 		log_info("no configuration file: built-in defaults (port 8554, media from the current directory)");
 	else
 		log_info("configuration: %s", config_path);
-	config_unsupported(&m.cfg, emit_unsupported, NULL);
+	master_warn_unsupported(&m.cfg, NULL);
 	if (!realpath(m.cfg.media_dir[0] ? m.cfg.media_dir : ".", m.media_root))
 		fatal("<media_dir> %s: %s", m.cfg.media_dir, strerror(errno));
 	struct stat st;

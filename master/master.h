@@ -35,6 +35,9 @@ int master_load_config(const char *path, struct rtspd_config *cfg, char *err, si
  * configuration changes nothing. Returns 0 or -errno; report gets what
  * changed, or why it was refused. */
 int master_reload(struct master *m, struct strbuf *report);
+/* Logs (and adds to report, if not NULL) every configured feature this
+ * build does not implement yet; returns how many. At start-up and reload. */
+int master_warn_unsupported(const struct rtspd_config *cfg, struct strbuf *report);
 
 /* control.c: the control socket for rtspctl */
 int control_open(struct master *m, const char *path, char *err, size_t errlen);

@@ -111,7 +111,13 @@ static void emit_unsupported(const char *feature, void *arg)
 {
 	struct strbuf *rep = arg;
 	log_warn("<%s> is configured but not supported yet: ignored", feature);
-	strbuf_printf(rep, "  note: <%s> is configured but not supported yet: ignored\n", feature);
+	if (rep)
+		strbuf_printf(rep, "  note: <%s> is configured but not supported yet: ignored\n", feature);
+}
+
+int master_warn_unsupported(const struct rtspd_config *cfg, struct strbuf *report)
+{
+	return config_unsupported(cfg, emit_unsupported, report);
 }
 
 static int effective_level(const struct rtspd_config *c)
@@ -213,7 +219,7 @@ int master_reload(struct master *m, struct strbuf *rep)
 	config_free(&m->cfg);
 	m->cfg = nc;
 	snprintf(m->media_root, sizeof m->media_root, "%s", root);
-	config_unsupported(&m->cfg, emit_unsupported, rep);
+	master_warn_unsupported(&m->cfg, rep);
 	if (old_level != new_level) {
 		log_set_level(new_level);
 		supervisor_broadcast_log_level(m, new_level);
