@@ -1472,10 +1472,8 @@ int config_load(const char *path, struct rtspd_config *out, char *err, size_t er
 /* ------------------------------------------------------------------ */
 /* Features this build does not implement yet                          */
 
-static bool wants_rtsps(const struct rtspd_config *c) { return c->rtsps_enable; }
 static bool wants_multicast(const struct rtspd_config *c) { return c->multicast; }
 static bool wants_metadata(const struct rtspd_config *c) { return c->metadata; }
-static bool wants_https_tunnel(const struct rtspd_config *c) { return c->rtsp_over_https; }
 static bool wants_auth(const struct rtspd_config *c) { return c->need_auth; }
 static bool wants_notify(const struct rtspd_config *c) { return c->http_notify.enable; }
 /* users only take effect with need_auth; without it they are inert */
@@ -1504,10 +1502,8 @@ static const struct {
 	const char *feature;
 	bool (*configured)(const struct rtspd_config *c);
 } not_yet_supported[] = {
-	{ "rtsps_enable", wants_rtsps },
 	{ "multicast", wants_multicast },
 	{ "metadata", wants_metadata },
-	{ "rtsp_over_https", wants_https_tunnel },
 	{ "need_auth", wants_auth },
 	{ "http_notify.enable", wants_notify },
 	{ "users", wants_users },

@@ -3,10 +3,11 @@
 #define RTSPD_IPC_T_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "common/config-t.h"
 
-#define IPC_VERSION 2
+#define IPC_VERSION 3
 #define IPC_MAX_PAYLOAD 65536
 
 struct ipc_hdr {
@@ -36,6 +37,10 @@ enum ipc_type {
 	IPC_CTL_REQUEST = 32,   /* the command's words, each NUL-terminated */
 	IPC_CTL_OUTPUT = 33,    /* a piece of the answer, text for stdout */
 	IPC_CTL_DONE = 34,      /* struct ipc_ctl_done + text for stderr: the command is over */
+	/* master <-> TLS front process (tls/tlsfront.h) */
+	IPC_TLS_CONFIG = 48,    /* master -> tls: struct ipc_tls_config, first message */
+	IPC_TLS_CONN = 49,      /* master -> tls, fd: an accepted TLS connection; struct ipc_tls_conn */
+	IPC_TLS_PLAIN = 50,     /* tls -> master, fd: the plain end of a relayed connection; struct ipc_tls_conn */
 	IPC_TYPE_MAX
 };
 
@@ -72,12 +77,38 @@ struct ipc_worker_config {
  * WebSocket, `raw_nbytes` bytes of frames not decoded yet. */
 #define IPC_CLIENT_WS 1u            /* RTSP over WebSocket, handshake done */
 #define IPC_CLIENT_WS_FRAGMENTED 2u /* ... in the middle of a fragmented message */
+#define IPC_CLIENT_TLS 4u           /* arrived over TLS: the fd is the TLS front's plain end */
 struct ipc_client {
 	uint32_t conn_id;
 	uint32_t nbytes;
 	uint32_t flags;             /* IPC_CLIENT_* */
 	uint32_t raw_nbytes;
 	char     peer_addr[64];     /* "1.2.3.4:5678" or "[::1]:5678" */
+	/* The client's TCP addresses. The fd's own may differ (a socketpair
+	 * from the TLS front): UDP media and the SDP go by these. */
+	struct sockaddr_storage peer_ss, local_ss;
+};
+
+/* Which TLS listener a connection came in on: what it speaks inside. */
+enum tls_kind {
+	TLS_RTSPS = 1,              /* RTSP (and RTSP over HTTP/WebSocket, like the RTSP port) */
+	TLS_HTTPS = 2,              /* the HTTPS tunnel and wss */
+};
+
+/* IPC_TLS_CONFIG: certificate and key per listener kind; "" = kind unused. */
+struct ipc_tls_config {
+	char     rtsps_cert[CFG_PATH], rtsps_key[CFG_PATH];
+	char     https_cert[CFG_PATH], https_key[CFG_PATH];
+	int32_t  handshake_timeout_ms;
+	int32_t  log_level;
+	int32_t  log_enable;
+};
+
+/* IPC_TLS_CONN and IPC_TLS_PLAIN */
+struct ipc_tls_conn {
+	uint32_t conn_id;
+	uint32_t kind;              /* enum tls_kind */
+	struct sockaddr_storage peer, local;
 };
 
 /* IPC_STATUS */

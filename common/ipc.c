@@ -24,6 +24,9 @@ static const char *const ipc_names[IPC_TYPE_MAX] = {
 	[IPC_CTL_REQUEST] = "CTL_REQUEST",
 	[IPC_CTL_OUTPUT] = "CTL_OUTPUT",
 	[IPC_CTL_DONE] = "CTL_DONE",
+	[IPC_TLS_CONFIG] = "TLS_CONFIG",
+	[IPC_TLS_CONN] = "TLS_CONN",
+	[IPC_TLS_PLAIN] = "TLS_PLAIN",
 };
 
 const char *ipc_type_name(uint16_t type)

@@ -2,8 +2,8 @@
  *
  *   rtspd [-c FILE] [-d] [-t] [--version] [-h]
  *
- * The same binary runs the workers ("rtspd --worker KEY", started by the
- * master with the IPC socket on fd 3).
+ * The same binary runs the workers ("rtspd --worker KEY") and the TLS front
+ * ("rtspd --tls"), started by the master with the IPC socket on fd 3.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +19,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "master/master.h"
+#include "tls/tls.h"
 #include "worker/worker.h"
 
 static void usage(FILE *f)
@@ -68,6 +69,8 @@ int main(int argc, char **argv)
 {
 	if (argc >= 3 && !strcmp(argv[1], "--worker"))
 		return worker_main(3);
+	if (argc == 2 && !strcmp(argv[1], "--tls"))
+		return tls_main(3);
 
 	const char *config_path = NULL;
 	bool test_only = false, background = false;

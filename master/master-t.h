@@ -25,7 +25,7 @@
 
 #define FIRST_REQUEST_MAX 8192
 #define FIRST_REQUEST_TIMEOUT_US 10000000
-#define MAX_LISTENERS 8
+#define MAX_LISTENERS 16
 #define MAX_PENDING 4096
 #define LINGER_US 2000000
 #define CRASH_WINDOW_US 60000000
@@ -37,6 +37,8 @@ struct pending {
 	int fd;
 	uint32_t conn_id;
 	char peer[64];
+	struct sockaddr_storage peer_ss, local_ss; /* the client's TCP addresses */
+	bool tls;                    /* came through the TLS front (fd is its plain end) */
 	int64_t deadline_us;
 	bool lingering;              /* answered: draining input before close */
 	bool http;                   /* an HTTP request (tunnel half): answers are HTTP */
@@ -84,8 +86,21 @@ struct stream_rec {
 
 struct listener {
 	int fd;
+	int tls_kind;                /* 0: plain; else enum tls_kind: accepted fds go to the TLS front */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+};
+
+/* A TLS front process (tls/tls.h). One is current; an older one may still
+ * relay its connections after a reload changed the certificates. */
+struct tls_proc {
+	struct tls_proc *next;
+	struct master *m;
+	pid_t pid;
+	int ipc_fd;
+	bool stop_sent;
+	int64_t started_us;
+	struct ipc_tls_config tc;    /* what it was started with (reload compares) */
 };
 
 struct ctl_conn;
@@ -112,6 +127,11 @@ struct master {
 	int npending;
 	struct proc *procs;
 	struct stream_rec *streams;
+	/* TLS front (master/tlsfront.c) */
+	struct tls_proc *tls_procs;
+	struct tls_proc *tls_current;
+	int tls_crashes;             /* recent, for back-off */
+	int64_t tls_backoff_until_us;
 	uint32_t next_conn_id;
 	bool stopping;
 	int64_t stop_deadline_us;

@@ -24,6 +24,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "common/addr.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/strbuf.h"
@@ -35,8 +36,12 @@
 
 int master_load_config(const char *path, struct rtspd_config *cfg, char *err, size_t errlen)
 {
-	if (path && *path)
-		return config_load(path, cfg, err, errlen);
+	if (path && *path) {
+		int r = config_load(path, cfg, err, errlen);
+		if (r == 0 && (r = tls_front_check_config(cfg, err, errlen)) < 0)
+			config_free(cfg);
+		return r;
+	}
 	config_defaults(cfg);
 	cfg->rtsp_port = 8554;
 	return 0;
@@ -77,23 +82,6 @@ static void ws_send_close(int fd, uint16_t code)
 	memcpy(frame + h, body, 2);
 	ssize_t w = send(fd, frame, h + 2, MSG_NOSIGNAL | MSG_DONTWAIT);
 	(void)w;
-}
-
-static void format_peer(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const void *)ss;
-		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-		port = ntohs(a->sin6_port);
-		snprintf(buf, len, "[%s]:%d", ip, port);
-	} else {
-		const struct sockaddr_in *a = (const void *)ss;
-		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-		port = ntohs(a->sin_port);
-		snprintf(buf, len, "%s:%d", ip, port);
-	}
 }
 
 static void pending_free(struct pending *p, bool close_fd)
@@ -346,11 +334,15 @@ static void pending_route(struct pending *p)
 		}
 		int fd = p->fd;
 		ev_del(m->loop, fd);
-		if (p->ws)
-			supervisor_dispatch(m, &rt, file, fd, p->conn_id, p->peer, p->ws_dec, p->ws_dec_len,
-					    IPC_CLIENT_WS | (p->ws_fragmented ? IPC_CLIENT_WS_FRAGMENTED : 0), p->buf, p->len);
-		else
-			supervisor_dispatch(m, &rt, file, fd, p->conn_id, p->peer, p->buf, p->len, 0, NULL, 0);
+		struct ipc_client ic = { .conn_id = p->conn_id, .peer_ss = p->peer_ss, .local_ss = p->local_ss,
+					 .flags = p->tls ? IPC_CLIENT_TLS : 0 };
+		snprintf(ic.peer_addr, sizeof ic.peer_addr, "%s", p->peer);
+		if (p->ws) {
+			ic.flags |= IPC_CLIENT_WS | (p->ws_fragmented ? IPC_CLIENT_WS_FRAGMENTED : 0);
+			supervisor_dispatch(m, &rt, file, fd, &ic, p->ws_dec, p->ws_dec_len, p->buf, p->len);
+		} else {
+			supervisor_dispatch(m, &rt, file, fd, &ic, p->buf, p->len, NULL, 0);
+		}
 		pending_free(p, false);
 		return;
 	}
@@ -381,11 +373,55 @@ static void pending_on_read(struct ev_loop *loop, int fd, uint32_t events, void 
 	pending_route(p);
 }
 
+int master_take_connection(struct master *m, int fd, const struct sockaddr_storage *peer,
+			   const struct sockaddr_storage *local, bool tls)
+{
+	if (m->stopping || m->npending >= MAX_PENDING) {
+		master_reply(fd, false, 503, -1, NULL);
+		close(fd);
+		return -EAGAIN;
+	}
+	struct pending *p = calloc(1, sizeof *p);
+	if (!p) {
+		close(fd);
+		return -ENOMEM;
+	}
+	p->m = m;
+	p->fd = fd;
+	p->tls = tls;
+	p->peer_ss = *peer;
+	p->local_ss = *local;
+	p->conn_id = ++m->next_conn_id;
+	p->deadline_us = ev_now_us() + FIRST_REQUEST_TIMEOUT_US;
+	addr_format(peer, p->peer, sizeof p->peer);
+	p->next = m->pending;
+	if (m->pending)
+		m->pending->prev = p;
+	m->pending = p;
+	m->npending++;
+	if (ev_add(m->loop, fd, EPOLLIN | EPOLLRDHUP, pending_on_read, p) < 0) {
+		pending_free(p, true);
+		return -EIO;
+	}
+	/* Bytes may already be waiting (the TLS front writes the first
+	 * request as soon as it has decrypted it). */
+	return 0;
+}
+
+static int listener_tls_kind(const struct master *m, int fd)
+{
+	for (int i = 0; i < m->nlisteners; i++)
+		if (m->listeners[i].fd == fd)
+			return m->listeners[i].tls_kind;
+	return 0;
+}
+
 static void listener_on_accept(struct ev_loop *loop, int lfd, uint32_t events, void *arg)
 {
 	struct master *m = arg;
+	int tls_kind = listener_tls_kind(m, lfd);
 	for (int i = 0; i < 64; i++) {
-		struct sockaddr_storage ss;
+		struct sockaddr_storage ss, local = { 0 };
 		socklen_t sl = sizeof ss;
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -393,36 +429,12 @@ static void listener_on_accept(struct ev_loop *loop, int lfd, uint32_t events, v
 				log_warn("accept: %s", strerror(errno));
 			return;
 		}
-		if (m->stopping || m->npending >= MAX_PENDING) {
-			master_reply(fd, false, 503, -1, NULL);
-			close(fd);
-			continue;
-		}
-		struct pending *p = malloc(sizeof *p);
-		if (!p) {
-			close(fd);
-			continue;
-		}
-		p->m = m;
-		p->fd = fd;
-		p->len = 0;
-		p->lingering = false;
-		p->http = false;
-		p->http_minor = 0;
-		p->ws = false;
-		p->ws_fragmented = false;
-		p->ws_dec_len = 0;
-		p->conn_id = ++m->next_conn_id;
-		p->deadline_us = ev_now_us() + FIRST_REQUEST_TIMEOUT_US;
-		format_peer(&ss, p->peer, sizeof p->peer);
-		p->prev = NULL;
-		p->next = m->pending;
-		if (m->pending)
-			m->pending->prev = p;
-		m->pending = p;
-		m->npending++;
-		if (ev_add(m->loop, fd, EPOLLIN | EPOLLRDHUP, pending_on_read, p) < 0)
-			pending_free(p, true);
+		sl = sizeof local;
+		getsockname(fd, (struct sockaddr *)&local, &sl);
+		if (tls_kind)
+			tls_front_hand_off(m, fd, tls_kind, &ss, &local);
+		else
+			master_take_connection(m, fd, &ss, &local, false);
 	}
 }
 
@@ -479,6 +491,18 @@ static int listen_addrs(const struct rtspd_config *cfg, struct listener *out, in
 	int n = port_addrs(cfg, cfg->rtsp_port, out, 0, max, err, errlen);
 	if (n >= 0 && cfg->rtsp_over_http && cfg->http_port != cfg->rtsp_port)
 		n = port_addrs(cfg, cfg->http_port, out, n, max, err, errlen);
+	/* TLS ports: what they speak inside is routed like the RTSP port
+	 * (RTSP, the HTTP tunnel, WebSocket); the kind picks the certificate. */
+	int first = n;
+	if (n >= 0 && cfg->rtsps_enable)
+		n = port_addrs(cfg, cfg->rtsps_port, out, n, max, err, errlen);
+	for (int i = first; i >= 0 && i < n; i++)
+		out[i].tls_kind = TLS_RTSPS;
+	first = n;
+	if (n >= 0 && cfg->rtsp_over_https)
+		n = port_addrs(cfg, cfg->https_port, out, n, max, err, errlen);
+	for (int i = first; i >= 0 && i < n; i++)
+		out[i].tls_kind = TLS_HTTPS;
 	return n;
 }
 
@@ -502,7 +526,7 @@ static int listen_on(const struct listener *l)
 
 static void listener_name(const struct listener *l, char *buf, size_t len)
 {
-	format_peer(&l->addr, buf, len);
+	addr_format(&l->addr, buf, len);
 }
 
 int master_listeners_prepare(struct master *m, const struct rtspd_config *cfg, struct listener *out, int *nout,
@@ -569,7 +593,8 @@ void master_listeners_commit(struct master *m, const struct listener *out, int n
 		char name[80];
 		listener_name(&out[i], name, sizeof name);
 		ev_add(m->loop, out[i].fd, EPOLLIN, listener_on_accept, m);
-		log_info("listening for RTSP on %s", name);
+		log_info("listening for %s on %s", out[i].tls_kind == TLS_RTSPS ? "RTSPS"
+						   : out[i].tls_kind == TLS_HTTPS ? "RTSP over HTTPS" : "RTSP", name);
 	}
 	if (n > 0)
 		memcpy(m->listeners, out, sizeof *out * (size_t)n);
@@ -584,6 +609,7 @@ void master_listen(struct master *m)
 	if (master_listeners_prepare(m, &m->cfg, l, &n, err, sizeof err) < 0)
 		fatal("%s", err);
 	master_listeners_commit(m, l, n);
+	tls_front_start(m);
 }
 
 void master_stop(struct master *m)

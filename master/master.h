@@ -59,9 +59,12 @@ void service_stopping(struct master *m);
 /* supervisor.c */
 /* Hands a client connection (its fd and the bytes already read) to the
  * stream's worker, starting one if needed. Takes ownership of fd. */
-void supervisor_dispatch(struct master *m, const struct route *r, const char *file_path, int fd, uint32_t conn_id,
-			 const char *peer, const uint8_t *bytes, size_t len, uint32_t flags, const uint8_t *raw,
+void supervisor_dispatch(struct master *m, const struct route *r, const char *file_path, int fd,
+			 const struct ipc_client *ic, const uint8_t *bytes, size_t len, const uint8_t *raw,
 			 size_t raw_len);
+/* Forks and execs this binary with argv, its IPC socket on fd 3; returns
+ * the pid and the master's end (non-blocking) in *ipc_fd, or -1. */
+pid_t supervisor_fork(struct master *m, char *const argv[], int *ipc_fd);
 void supervisor_reap(struct master *m);             /* SIGCHLD */
 void supervisor_tick(struct master *m);             /* once a second: idle workers */
 void supervisor_stop_all(struct master *m);         /* SIGTERM */
@@ -79,6 +82,31 @@ void supervisor_stop_proc(struct proc *p, bool graceful);
 struct proc *supervisor_spawn(struct master *m, struct stream_rec *s);
 /* Tells every worker the log level. */
 void supervisor_broadcast_log_level(struct master *m, int level);
+
+/* A new client connection (accepted, or the plain end of a TLS one):
+ * the master reads its first request and routes it. Takes fd. */
+int master_take_connection(struct master *m, int fd, const struct sockaddr_storage *peer,
+			   const struct sockaddr_storage *local, bool tls);
+
+/* tlsfront.c: the master's side of the TLS front process (tls/tls.h) */
+/* Checks the certificate and key of every TLS listener cfg enables. */
+int tls_front_check_config(const struct rtspd_config *cfg, char *err, size_t errlen);
+/* Starts the TLS front if cfg has TLS listeners and none runs (start-up,
+ * and after a crash once the back-off allows). */
+void tls_front_start(struct master *m);
+/* An accepted connection on a TLS listener: to the TLS front. Takes fd. */
+void tls_front_hand_off(struct master *m, int fd, int kind, const struct sockaddr_storage *peer,
+			const struct sockaddr_storage *local);
+/* SIGCHLD: true when pid was a TLS front (then it is accounted for). */
+bool tls_front_reaped(struct master *m, pid_t pid, int status);
+void tls_front_tick(struct master *m);
+void tls_front_stop_all(struct master *m, bool graceful);
+void tls_front_kill_all(struct master *m);
+void tls_front_log_level(struct master *m, int level);
+/* After a reload switched m->cfg: a new TLS front that reads the
+ * certificates and keys again (the old one relays its connections until
+ * they end), or none when no TLS listener is left. */
+void tls_front_reload(struct master *m, struct strbuf *report);
 
 /* Writes a minimal RTSP answer to a connection the master is about to close
  * (inside a WebSocket binary frame when ws). */

@@ -226,6 +226,7 @@ int master_reload(struct master *m, struct strbuf *rep)
 	}
 	int restarted = 0, ended = 0, kept = 0;
 	apply_streams(m, rep, &restarted, &ended, &kept);
+	tls_front_reload(m, rep);
 	if (!changes)
 		strbuf_printf(rep, "  no setting changed\n");
 	strbuf_printf(rep, "streams: %d kept running untouched, %d restarted, %d ended\n", kept, restarted, ended);

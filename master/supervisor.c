@@ -74,14 +74,14 @@ void supervisor_worker_config(const struct rtspd_config *cfg, const struct strea
 	}
 }
 
-struct proc *supervisor_spawn(struct master *m, struct stream_rec *s)
+pid_t supervisor_fork(struct master *m, char *const argv[], int *ipc_fd)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		log_error("socketpair: %s", strerror(errno));
-		return NULL;
+		return -1;
 	}
-	/* Room for many queued hand-offs while the worker starts. */
+	/* Room for many queued hand-offs while the child starts. */
 	int sz = 1 << 20;
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
 	pid_t pid = fork();
@@ -89,7 +89,7 @@ struct proc *supervisor_spawn(struct master *m, struct stream_rec *s)
 		log_error("fork: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
-		return NULL;
+		return -1;
 	}
 	if (pid == 0) {
 		/* Child: only fd 0-2 and the IPC socket (as fd 3) survive exec. */
@@ -105,22 +105,32 @@ struct proc *supervisor_spawn(struct master *m, struct stream_rec *s)
 		unsetenv("NOTIFY_SOCKET");
 		unsetenv("WATCHDOG_USEC");
 		unsetenv("WATCHDOG_PID");
-		char *argv[] = { "rtspd", "--worker", s->route.key, NULL };
 		execv(m->self_exe, argv);
 		_exit(127);
 	}
 	close(sv[1]);
 	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+	*ipc_fd = sv[0];
+	return pid;
+}
+
+struct proc *supervisor_spawn(struct master *m, struct stream_rec *s)
+{
+	char *argv[] = { "rtspd", "--worker", s->route.key, NULL };
+	int ipc_fd;
+	pid_t pid = supervisor_fork(m, argv, &ipc_fd);
+	if (pid < 0)
+		return NULL;
 	struct proc *p = calloc(1, sizeof *p);
 	if (!p) {
 		kill(pid, SIGKILL);
-		close(sv[0]);
+		close(ipc_fd);
 		return NULL;
 	}
 	p->m = m;
 	p->stream = s;
 	p->pid = pid;
-	p->ipc_fd = sv[0];
+	p->ipc_fd = ipc_fd;
 	p->state = PROC_STARTING;
 	p->started_us = ev_now_us();
 	p->idle_since_us = p->started_us;
@@ -214,11 +224,13 @@ static void proc_on_ipc(struct ev_loop *loop, int fd, uint32_t events, void *arg
 	}
 }
 
-void supervisor_dispatch(struct master *m, const struct route *r, const char *file_path, int fd, uint32_t conn_id,
-			 const char *peer, const uint8_t *bytes, size_t len, uint32_t flags, const uint8_t *raw,
+void supervisor_dispatch(struct master *m, const struct route *r, const char *file_path, int fd,
+			 const struct ipc_client *ic_in, const uint8_t *bytes, size_t len, const uint8_t *raw,
 			 size_t raw_len)
 {
-	bool ws = flags & IPC_CLIENT_WS;
+	bool ws = ic_in->flags & IPC_CLIENT_WS;
+	const char *peer = ic_in->peer_addr;
+	uint32_t conn_id = ic_in->conn_id;
 	struct stream_rec *s = stream_get(m, r, file_path);
 	if (!s) {
 		master_reply(fd, ws, 503, -1, NULL);
@@ -245,9 +257,9 @@ void supervisor_dispatch(struct master *m, const struct route *r, const char *fi
 		}
 	}
 	uint8_t msg[sizeof(struct ipc_client) + 2 * FIRST_REQUEST_MAX];
-	struct ipc_client ic = { .conn_id = conn_id, .nbytes = (uint32_t)len, .flags = flags,
-				 .raw_nbytes = (uint32_t)raw_len };
-	snprintf(ic.peer_addr, sizeof ic.peer_addr, "%s", peer);
+	struct ipc_client ic = *ic_in;
+	ic.nbytes = (uint32_t)len;
+	ic.raw_nbytes = (uint32_t)raw_len;
 	memcpy(msg, &ic, sizeof ic);
 	memcpy(msg + sizeof ic, bytes, len);
 	if (raw_len)
@@ -314,6 +326,8 @@ void supervisor_reap(struct master *m)
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		if (pid <= 0)
 			return;
+		if (tls_front_reaped(m, pid, status))
+			continue;
 		struct proc **pp = &m->procs, *p = NULL;
 		for (; *pp; pp = &(*pp)->next)
 			if ((*pp)->pid == pid) {
@@ -349,6 +363,7 @@ void supervisor_reap(struct master *m)
 
 void supervisor_tick(struct master *m)
 {
+	tls_front_tick(m);
 	int64_t now = ev_now_us();
 	int64_t idle = (int64_t)m->cfg.worker_idle_timeout * 1000000;
 	for (struct proc *p = m->procs; p; p = p->next) {
@@ -366,11 +381,14 @@ void supervisor_stop_all(struct master *m)
 {
 	for (struct proc *p = m->procs; p; p = p->next)
 		supervisor_stop_proc(p, false);
+	/* The TLS front ends when its connections do: the workers' BYEs and
+	 * last responses still go out through it. */
+	tls_front_stop_all(m, true);
 }
 
 bool supervisor_all_gone(const struct master *m)
 {
-	return m->procs == NULL;
+	return m->procs == NULL && m->tls_procs == NULL;
 }
 
 int supervisor_restart(struct master *m, const char *key, char *msg, size_t msglen)
@@ -414,6 +432,7 @@ void supervisor_broadcast_log_level(struct master *m, int level)
 	int32_t l = level;
 	for (struct proc *p = m->procs; p; p = p->next)
 		ipc_send(p->ipc_fd, IPC_LOG_LEVEL, 0, &l, sizeof l, -1);
+	tls_front_log_level(m, level);
 }
 
 void supervisor_kill_all(struct master *m)
@@ -422,4 +441,5 @@ void supervisor_kill_all(struct master *m)
 		log_warn("worker pid %d did not stop in time: SIGKILL", (int)p->pid);
 		kill(p->pid, SIGKILL);
 	}
+	tls_front_kill_all(m);
 }

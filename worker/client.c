@@ -116,10 +116,11 @@ struct client *client_new(struct worker *w, int fd, const struct ipc_client *ic,
 	c->fd = fd;
 	c->conn_id = ic->conn_id;
 	snprintf(c->peer, sizeof c->peer, "%.*s", (int)sizeof ic->peer_addr, ic->peer_addr);
-	socklen_t l = sizeof c->peer_addr;
-	getpeername(fd, (struct sockaddr *)&c->peer_addr, &l);
-	l = sizeof c->local_addr;
-	getsockname(fd, (struct sockaddr *)&c->local_addr, &l);
+	/* The master's view of the TCP connection: the fd itself may be a
+	 * socketpair from the TLS front. */
+	c->peer_addr = ic->peer_ss;
+	c->local_addr = ic->local_ss;
+	c->secure = ic->flags & IPC_CLIENT_TLS;
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	/* At most CLIENT_NOTSENT_LOWAT bytes wait unsent in the kernel: a viewer
