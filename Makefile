@@ -126,7 +126,7 @@ $(MEDIA_DIR)/.stamp: tests/media/make-samples.sh | $(BUILD)/.deps
 	@touch $@
 
 # ---------------------------------------------------------------- run
-run: $(BUILD)/rtspd $(BUILD)/rtspctl media
+run: $(BUILD)/rtspd $(BUILD)/rtspctl media certs
 	$(BUILD)/rtspd -c etc/rtspserver.cfg
 
 # ---------------------------------------------------------------- tests

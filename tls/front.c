@@ -11,6 +11,8 @@
  * a plain TCP connection (skips to the next key frame, drops it later).
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +281,12 @@ static void front_take_conn(struct tls_front *tf, const struct ipc_tls_conn *inf
 	c->handshaking = true;
 	c->deadline_us = ev_now_us() + (int64_t)tf->handshake_timeout_ms * 1000;
 	addr_format(&info->peer, c->peer, sizeof c->peer);
+	/* As the worker sets on plain connections: no Nagle delay on
+	 * responses, and little unsent data queued in the kernel so that a
+	 * stalled viewer pushes back to the worker soon (see the top). */
+	int one = 1, lowat = 128 * 1024;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
 	c->ssl = SSL_new(ctx);
 	if (!c->ssl || !SSL_set_fd(c->ssl, fd)) {
 		SSL_free(c->ssl);

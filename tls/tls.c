@@ -1,8 +1,10 @@
 /* tls.c — rtspd's OpenSSL server settings (see tls.h). */
 #include "tls/tls.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 
@@ -26,6 +28,13 @@ SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *e
 		snprintf(err, errlen, "a TLS listener needs both a certificate and a key file");
 		return NULL;
 	}
+	/* The plain reason first: OpenSSL's own for a missing file is cryptic. */
+	const char *files[2][2] = { { "certificate", cert_file }, { "private key", key_file } };
+	for (int i = 0; i < 2; i++)
+		if (access(files[i][1], R_OK) < 0) {
+			snprintf(err, errlen, "%s %s: %s", files[i][0], files[i][1], strerror(errno));
+			return NULL;
+		}
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx) {
 		ssl_error(err, errlen, "cannot create a TLS context", "");
