@@ -78,11 +78,13 @@ struct ipc_worker_config {
 #define IPC_CLIENT_WS 1u            /* RTSP over WebSocket, handshake done */
 #define IPC_CLIENT_WS_FRAGMENTED 2u /* ... in the middle of a fragmented message */
 #define IPC_CLIENT_TLS 4u           /* arrived over TLS: the fd is the TLS front's plain end */
+#define IPC_CLIENT_WS_TEXT 8u       /* the open fragmented message is text (ws_utf8: its UTF-8 state) */
 struct ipc_client {
 	uint32_t conn_id;
 	uint32_t nbytes;
 	uint32_t flags;             /* IPC_CLIENT_* */
 	uint32_t raw_nbytes;
+	uint32_t ws_utf8;           /* with IPC_CLIENT_WS_TEXT */
 	char     peer_addr[64];     /* "1.2.3.4:5678" or "[::1]:5678" */
 	/* The client's TCP addresses. The fd's own may differ (a socketpair
 	 * from the TLS front): UDP media and the SDP go by these. */

@@ -45,6 +45,8 @@ struct pending {
 	int http_minor;
 	bool ws;                     /* a WebSocket: buf holds raw frames, ws_dec their payload */
 	bool ws_fragmented;          /* the last data frame was not final */
+	bool ws_text;                /* the open message is text */
+	uint32_t ws_utf8;            /* its UTF-8 state (ws_utf8_feed) */
 	size_t ws_dec_len;
 	uint8_t ws_dec[FIRST_REQUEST_MAX];
 	size_t len;

@@ -231,6 +231,18 @@ static int pending_ws_frames(struct pending *p)
 		case WS_PONG:
 			break;
 		default:
+			if (f.opcode != WS_CONTINUATION) {
+				p->ws_text = f.opcode == WS_TEXT;
+				p->ws_utf8 = 0;
+			}
+			if (p->ws_text && (ws_utf8_feed(&p->ws_utf8, payload, (size_t)f.len) < 0 || (f.fin && p->ws_utf8))) {
+				log_msg(LOG_INFO, NULL, p->peer, "WebSocket: text message that is not UTF-8: closed");
+				ws_send_close(p->fd, WS_CLOSE_BAD_DATA);
+				shutdown(p->fd, SHUT_WR);
+				p->lingering = true;
+				p->deadline_us = ev_now_us() + LINGER_US;
+				return -1;
+			}
 			if (p->ws_dec_len + f.len > sizeof p->ws_dec) {
 				ws_send_close(p->fd, WS_CLOSE_TOO_BIG);
 				pending_refuse(p, 400, -1, "first request larger than 8 KiB");
@@ -338,7 +350,9 @@ static void pending_route(struct pending *p)
 					 .flags = p->tls ? IPC_CLIENT_TLS : 0 };
 		snprintf(ic.peer_addr, sizeof ic.peer_addr, "%s", p->peer);
 		if (p->ws) {
-			ic.flags |= IPC_CLIENT_WS | (p->ws_fragmented ? IPC_CLIENT_WS_FRAGMENTED : 0);
+			ic.flags |= IPC_CLIENT_WS | (p->ws_fragmented ? IPC_CLIENT_WS_FRAGMENTED : 0) |
+				    (p->ws_fragmented && p->ws_text ? IPC_CLIENT_WS_TEXT : 0);
+			ic.ws_utf8 = p->ws_utf8;
 			supervisor_dispatch(m, &rt, file, fd, &ic, p->ws_dec, p->ws_dec_len, p->buf, p->len);
 		} else {
 			supervisor_dispatch(m, &rt, file, fd, &ic, p->buf, p->len, NULL, 0);

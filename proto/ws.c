@@ -104,3 +104,45 @@ int ws_accept_key(const char *key, char out[29])
 	b64_encode(digest, sizeof digest, out);
 	return 0;
 }
+
+/* State: bits 0-7 continuation bytes still due, bits 8-15 and 16-23 the
+ * range the next one must fall in (narrower than 80..BF right after some
+ * lead bytes, which is what rules out overlong forms and surrogates). */
+int ws_utf8_feed(uint32_t *state, const uint8_t *p, size_t n)
+{
+	uint32_t due = *state & 0xff, lo = (*state >> 8) & 0xff, hi = (*state >> 16) & 0xff;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t b = p[i];
+		if (due) {
+			if (b < lo || b > hi)
+				return -EILSEQ;
+			due--;
+			lo = 0x80;
+			hi = 0xbf;
+			continue;
+		}
+		if (b < 0x80)
+			continue;
+		lo = 0x80;
+		hi = 0xbf;
+		if (b >= 0xc2 && b <= 0xdf) {
+			due = 1;
+		} else if (b >= 0xe0 && b <= 0xef) {
+			due = 2;
+			if (b == 0xe0)
+				lo = 0xa0;          /* no overlong 3-byte forms */
+			else if (b == 0xed)
+				hi = 0x9f;          /* no surrogates */
+		} else if (b >= 0xf0 && b <= 0xf4) {
+			due = 3;
+			if (b == 0xf0)
+				lo = 0x90;          /* no overlong 4-byte forms */
+			else if (b == 0xf4)
+				hi = 0x8f;          /* nothing above U+10FFFF */
+		} else {
+			return -EILSEQ;             /* C0, C1, F5..FF, a stray continuation */
+		}
+	}
+	*state = due ? due | lo << 8 | hi << 16 : 0;
+	return 0;
+}

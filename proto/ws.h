@@ -24,6 +24,7 @@ enum ws_opcode {
 /* Close status codes we send. */
 #define WS_CLOSE_NORMAL 1000
 #define WS_CLOSE_PROTOCOL 1002
+#define WS_CLOSE_BAD_DATA 1007
 #define WS_CLOSE_TOO_BIG 1009
 
 /* The largest client frame payload accepted: more than any RTSP message
@@ -55,6 +56,13 @@ void ws_unmask(uint8_t *p, size_t len, const uint8_t mask[4], uint64_t offset);
 
 /* Writes the header of an unmasked frame with FIN set; returns its size. */
 size_t ws_frame_header(uint8_t out[WS_MAX_HEADER], uint8_t opcode, uint64_t payload_len);
+
+/* Text messages must be UTF-8 (RFC 6455 §8.1), checked as their frames
+ * arrive: *state starts at 0 for a new message and carries a character
+ * split across frames. Returns 0, or -EILSEQ for an invalid sequence
+ * (overlong forms, surrogates and code points above U+10FFFF included).
+ * At the message's last frame the state must be back to 0. */
+int ws_utf8_feed(uint32_t *state, const uint8_t *p, size_t n);
 
 /* Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + GUID)),
  * 28 characters + NUL. Returns 0, or -EINVAL for a key that is not the

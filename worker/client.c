@@ -134,6 +134,8 @@ struct client *client_new(struct worker *w, int fd, const struct ipc_client *ic,
 	if (ic->flags & IPC_CLIENT_WS) {
 		c->ws = true;
 		c->ws_fragmented = ic->flags & IPC_CLIENT_WS_FRAGMENTED;
+		c->ws_text = ic->flags & IPC_CLIENT_WS_TEXT;
+		c->ws_utf8 = ic->ws_utf8;
 		c->kind = CLIENT_RTSP;
 		if (ic->raw_nbytes && ws_client_reserve(c, ic->raw_nbytes) < 0) {
 			free(c->in);

@@ -101,6 +101,14 @@ void ws_client_decode(struct client *c)
 				break;
 			}
 			c->ws_fragmented = !f.fin;
+			if (f.opcode != WS_CONTINUATION) {
+				c->ws_text = f.opcode == WS_TEXT;
+				c->ws_utf8 = 0;
+			}
+			if (c->ws_text && (ws_utf8_feed(&c->ws_utf8, payload, plen) < 0 || (f.fin && c->ws_utf8))) {
+				ws_close_with(c, WS_CLOSE_BAD_DATA, "text message that is not UTF-8");
+				break;
+			}
 			/* Data: the RTSP byte stream. The input buffer's limit is the
 			 * RTSP parser's; a client that overruns it is refused there. */
 			if (c->in_len + plen > CLIENT_IN_CAP || client_reserve_in(c, c->in_len + plen) < 0) {

@@ -100,6 +100,8 @@ struct client {
 	struct b64_stream b64;               /* POST: decoder state */
 	bool ws;                             /* RTSP over WebSocket: frames both ways */
 	bool ws_fragmented;                  /* a fragmented message is open (continuations due) */
+	bool ws_text;                        /* ... and it is a text message: UTF-8 checked */
+	uint32_t ws_utf8;                    /* ws_utf8_feed() state of the open text message */
 	bool secure;                         /* arrived over TLS (RTSPS, HTTPS tunnel, wss) */
 	uint8_t *raw;                        /* ws: frames not decoded yet */
 	size_t raw_len, raw_cap;

@@ -4,7 +4,8 @@
  * Beyond "no crash": a complete frame never claims more bytes than were
  * given, its header fits in it, control frames are short and final; the
  * input parsed frame after frame is consumed exactly or stops at an error
- * or an incomplete tail; a header we build parses back to its length.
+ * or an incomplete tail; a header we build parses back to its length; the
+ * UTF-8 check gives the same verdict fed whole or split anywhere.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -44,5 +45,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(len == 0 ? n == (long)(h + 4) : n == 0);
 		CHECK(f.len == len && f.header_len == h + 4);
 	}
+	uint32_t whole = 0, split = 0;
+	int rw = ws_utf8_feed(&whole, data, size);
+	size_t cut = size ? data[0] % (size + 1) : 0;
+	int rs = ws_utf8_feed(&split, data, cut);
+	if (rs == 0)
+		rs = ws_utf8_feed(&split, data + cut, size - cut);
+	CHECK(rw == 0 || rw == -EILSEQ);
+	CHECK(rw == rs && (rw < 0 || whole == split));
 	return 0;
 }

@@ -701,3 +701,47 @@ def test_fragment_rules_before_the_hand_off(server):
         finally:
             ws.close()
     assert "frame breaks the fragmentation rules" in server.log_text()
+
+
+def test_text_messages_must_be_utf8(server):
+    """RFC 6455 §8.1: a text message that is not UTF-8 closes the connection
+    with 1007, whether the master (first request) or the worker (after the
+    hand-off) reads it, and also when the bad sequence spans two frames. A
+    valid multi-byte character split across frames is fine."""
+    url = server.url("test")
+    # Before the hand-off: an overlong encoding of '/' in the first request.
+    ws = WsConn(server.port).open()
+    try:
+        ws.send_frame(OP_TEXT, options(url, 1).replace(b"OPTIONS", b"OPTIONS\xc0\xaf"))
+        payload = ws.wait_control(OP_CLOSE)
+        assert payload is not None and close_code(payload) == 1007, ws.frames
+        assert ws.wait_eof()
+        assert not ws.responses(1, timeout=0.2)
+    finally:
+        ws.close()
+    # After the hand-off: a text message whose last frame ends mid-character
+    # (the lead byte of a 3-byte sequence in the first frame, one
+    # continuation byte in the final one).
+    ws = WsConn(server.port).open()
+    try:
+        ws.send_frame(OP_BINARY, options(url, 1))
+        assert status_cseq(ws.responses(1)) == [(200, 1)]
+        ws.send_frame(OP_TEXT, b"GET_PARAMETER " + url.encode() + b" RTSP/1.0\r\nX: \xe2", fin=False)
+        ws.send_frame(OP_CONT, b"\x82", fin=True)
+        payload = ws.wait_control(OP_CLOSE)
+        assert payload is not None and close_code(payload) == 1007, ws.frames
+        assert ws.wait_eof()
+    finally:
+        ws.close()
+    assert "text message that is not UTF-8" in server.log_text()
+    # Valid UTF-8 split across frames (U+20AC in the middle of a header
+    # value): answered.
+    ws = WsConn(server.port).open()
+    try:
+        msg = options(url, 1).replace(b"\r\n\r\n", b"\r\nUser-Agent: \xe2\x82\xac\r\n\r\n")
+        cut = msg.index(b"\xe2") + 1
+        ws.send_frame(OP_TEXT, msg[:cut], fin=False)
+        ws.send_frame(OP_CONT, msg[cut:], fin=True)
+        assert status_cseq(ws.responses(1)) == [(200, 1)], ws.frames
+    finally:
+        ws.close()

@@ -73,12 +73,43 @@ static void test_lengths_and_errors(void **state)
 	assert_false(f.masked);
 }
 
+static int utf8(const char *s, size_t n)
+{
+	uint32_t st = 0;
+	int r = ws_utf8_feed(&st, (const uint8_t *)s, n);
+	return r < 0 ? r : st ? 1 : 0;   /* 1: incomplete at the end */
+}
+
+static void test_utf8(void **state)
+{
+	assert_int_equal(utf8("RTSP/1.0 ok", 11), 0);
+	assert_int_equal(utf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9), 0);   /* é € 😀 */
+	assert_int_equal(utf8("\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf", 10), 0); /* edges */
+	assert_int_equal(utf8("\xc0\xaf", 2), -EILSEQ);        /* overlong '/' */
+	assert_int_equal(utf8("\xe0\x9f\xbf", 3), -EILSEQ);    /* overlong 3-byte */
+	assert_int_equal(utf8("\xed\xa0\x80", 3), -EILSEQ);    /* surrogate */
+	assert_int_equal(utf8("\xf4\x90\x80\x80", 4), -EILSEQ);/* above U+10FFFF */
+	assert_int_equal(utf8("\xf5", 1), -EILSEQ);
+	assert_int_equal(utf8("\x80", 1), -EILSEQ);              /* stray continuation */
+	assert_int_equal(utf8("a\xe2\x28", 3), -EILSEQ);
+	assert_int_equal(utf8("\xe2\x82", 2), 1);               /* incomplete */
+	/* A character split at every offset across two feeds. */
+	const char *s = "x\xf0\x9f\x98\x80y";
+	for (size_t cut = 0; cut <= 6; cut++) {
+		uint32_t st = 0;
+		assert_int_equal(ws_utf8_feed(&st, (const uint8_t *)s, cut), 0);
+		assert_int_equal(ws_utf8_feed(&st, (const uint8_t *)s + cut, 6 - cut), 0);
+		assert_int_equal(st, 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_accept_key),
 		cmocka_unit_test(test_parse_masked),
 		cmocka_unit_test(test_lengths_and_errors),
+		cmocka_unit_test(test_utf8),
 	};
 	return cmocka_run_group_tests_name("ws", tests, NULL, NULL);
 }
