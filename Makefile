@@ -32,8 +32,8 @@ LIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 OPT     ?= -O2
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC    := $(filter-out master/main.c,$(wildcard common/*.c proto/*.c worker/*.c master/*.c tls/*.c))
-HDRS       := $(wildcard common/*.h proto/*.h worker/*.h master/*.h tls/*.h)
+LIB_SRC    := $(filter-out master/main.c,$(wildcard common/*.c proto/*.c worker/*.c master/*.c tls/*.c talk/*.c))
+HDRS       := $(wildcard common/*.h proto/*.h worker/*.h master/*.h tls/*.h talk/*.h)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 TOOL_SRC   := $(wildcard tools/*.c)
@@ -146,7 +146,7 @@ check: $(BUILD)/.deps
 	@$(MAKE) --no-print-directory integration
 
 # ---------------------------------------------------------------- fuzz
-FUZZ_LIB_SRC := $(filter common/% proto/%,$(LIB_SRC))
+FUZZ_LIB_SRC := $(filter common/% proto/% talk/jitter.c,$(LIB_SRC))
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(HDRS) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  FUZZ    $<")
