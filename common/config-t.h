@@ -81,6 +81,7 @@ struct cfg_backchannel {
 	bool enable;             /* node present and not disabled */
 	struct cfg_audio audio;  /* preferred codec first in the SDP */
 	char device[CFG_STR];    /* ALSA device, our extension; default "default" */
+	char wav_dir[CFG_PATH];  /* our extension: also record each talk here as WAV; "" = no */
 };
 
 struct cfg_http_notify {

@@ -1124,6 +1124,7 @@ static const struct node_spec backchannel_nodes[] = {
 	{ N_INT("bitrate", struct cfg_backchannel, audio.bitrate, 0, 100000) },
 	{ N_GROUP("audio", struct cfg_backchannel, audio, parse_audio) },
 	{ N_STR("device", struct cfg_backchannel, device) },
+	{ N_STR("wav_dir", struct cfg_backchannel, wav_dir) },
 };
 
 static int parse_backchannel(struct parse *p, xmlNode *n, void *base, void *field, struct scope *sc)

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "common/config-t.h"
+#include "proto/backchannel.h"
 
 #define IPC_VERSION 3
 #define IPC_MAX_PAYLOAD 65536
@@ -41,6 +42,13 @@ enum ipc_type {
 	IPC_TLS_CONFIG = 48,    /* master -> tls: struct ipc_tls_config, first message */
 	IPC_TLS_CONN = 49,      /* master -> tls, fd: an accepted TLS connection; struct ipc_tls_conn */
 	IPC_TLS_PLAIN = 50,     /* tls -> master, fd: the plain end of a relayed connection; struct ipc_tls_conn */
+	/* the audio back channel (talk/talk.h) */
+	IPC_TALK_ACQUIRE = 64,  /* worker -> master, fd: the talker's packet socket; struct ipc_talk (peer = request id) */
+	IPC_TALK_RESULT = 65,   /* master -> worker: struct ipc_talk_result (peer = request id) */
+	IPC_TALK_START = 66,    /* master -> talk process, fd: the packet socket; struct ipc_talk */
+	IPC_TALK_READY = 67,    /* talk -> master: the device is open, audio may come */
+	IPC_TALK_ERROR = 68,    /* talk -> master: char[] reason; the process exits */
+	IPC_TALK_STATUS = 69,   /* talk -> master: struct ipc_talk_status, on change and every second */
 	IPC_TYPE_MAX
 };
 
@@ -111,6 +119,41 @@ struct ipc_tls_conn {
 	uint32_t conn_id;
 	uint32_t kind;              /* enum tls_kind */
 	struct sockaddr_storage peer, local;
+};
+
+/* IPC_TALK_ACQUIRE and IPC_TALK_START: a talker wants the device. The
+ * worker sends its end of a SOCK_SEQPACKET socketpair; the talk process
+ * reads one RTP packet per message from it, each after a
+ * struct talk_packet_hdr. Closing it ends the talk. */
+struct ipc_talk {
+	char     device[CFG_STR];       /* ALSA PCM name */
+	char     wav_path[CFG_PATH];    /* also record to this WAV file; "" = no */
+	char     stream[256];
+	char     session[24];
+	char     client[64];
+	int32_t  log_level;
+	int32_t  log_enable;
+	uint32_t nformats;
+	struct bc_format formats[BC_MAX_FORMATS];   /* what the SDP offered: the PT selects one */
+};
+
+struct talk_packet_hdr {
+	int64_t  arrival_us;            /* CLOCK_MONOTONIC when the worker received it */
+};
+
+/* IPC_TALK_RESULT */
+struct ipc_talk_result {
+	int32_t  status;                /* 200, or the RTSP status the SETUP gets (453, 503) */
+	char     reason[256];
+};
+
+/* IPC_TALK_STATUS */
+struct ipc_talk_status {
+	uint64_t packets;               /* played */
+	uint64_t lost, late, duplicates, malformed;
+	uint32_t latency_avg_ms;        /* packet arrival to its samples written to ALSA */
+	uint32_t latency_max_ms;
+	char     codec[24];             /* of the last packet played */
 };
 
 /* IPC_STATUS */

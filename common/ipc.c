@@ -27,6 +27,12 @@ static const char *const ipc_names[IPC_TYPE_MAX] = {
 	[IPC_TLS_CONFIG] = "TLS_CONFIG",
 	[IPC_TLS_CONN] = "TLS_CONN",
 	[IPC_TLS_PLAIN] = "TLS_PLAIN",
+	[IPC_TALK_ACQUIRE] = "TALK_ACQUIRE",
+	[IPC_TALK_RESULT] = "TALK_RESULT",
+	[IPC_TALK_START] = "TALK_START",
+	[IPC_TALK_READY] = "TALK_READY",
+	[IPC_TALK_ERROR] = "TALK_ERROR",
+	[IPC_TALK_STATUS] = "TALK_STATUS",
 };
 
 const char *ipc_type_name(uint16_t type)

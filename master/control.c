@@ -330,7 +330,28 @@ static void status_render(struct ctl_conn *c, struct strbuf *sb)
 				      (unsigned long long)s->info.bitrate, s->info.age_s,
 				      (unsigned long long)s->info.skips);
 		}
-		strbuf_printf(sb, "%s],\n \"unanswered_workers\": [", c->nsessions ? "\n " : "");
+		strbuf_printf(sb, "%s],\n \"talkers\": [", c->nsessions ? "\n " : "");
+		for (const struct talk_proc *t = m->talks; t; t = t->next) {
+			strbuf_printf(sb, "%s\n  {\"device\": ", t == m->talks ? "" : ",");
+			strbuf_json_str(sb, t->info.device);
+			strbuf_printf(sb, ", \"stream\": ");
+			strbuf_json_str(sb, t->info.stream);
+			strbuf_printf(sb, ", \"client\": ");
+			strbuf_json_str(sb, t->info.client);
+			strbuf_printf(sb, ", \"session\": ");
+			strbuf_json_str(sb, t->info.session);
+			strbuf_printf(sb, ", \"codec\": ");
+			strbuf_json_str(sb, t->status.codec);
+			strbuf_printf(sb, ", \"pid\": %d, \"age_s\": %lld, \"packets\": %llu, \"lost\": %llu, "
+				      "\"late\": %llu, \"duplicates\": %llu, \"malformed\": %llu, \"latency_avg_ms\": %u, "
+				      "\"latency_max_ms\": %u}",
+				      (int)t->pid, (long long)((now - t->started_us) / 1000000),
+				      (unsigned long long)t->status.packets, (unsigned long long)t->status.lost,
+				      (unsigned long long)t->status.late, (unsigned long long)t->status.duplicates,
+				      (unsigned long long)t->status.malformed, t->status.latency_avg_ms,
+				      t->status.latency_max_ms);
+		}
+		strbuf_printf(sb, "%s],\n \"unanswered_workers\": [", m->talks ? "\n " : "");
 		for (int i = 0; i < c->nawaiting; i++)
 			strbuf_printf(sb, "%s%d", i ? ", " : "", (int)c->awaiting[i]);
 		strbuf_printf(sb, "]}\n");
@@ -369,6 +390,16 @@ static void status_render(struct ctl_conn *c, struct strbuf *sb)
 		strbuf_printf(sb, "%-16s  %-22s  %-9s  %-*s  %-7s  %10s  %10s  %7s\n", s->info.id, s->info.client,
 			      s->info.transport, w, proc_key(m, s->pid), session_state_name(s->info.state), bytes, rate,
 			      up);
+	}
+	if (m->talks)
+		strbuf_printf(sb, "\n%-12s  %-22s  %-16s  %-14s  %8s  %6s  %11s\n", "TALK DEVICE", "CLIENT", "SESSION",
+			      "CODEC", "PACKETS", "LOST", "LATENCY");
+	for (const struct talk_proc *t = m->talks; t; t = t->next) {
+		char lat[32];
+		snprintf(lat, sizeof lat, "%u/%u ms", t->status.latency_avg_ms, t->status.latency_max_ms);
+		strbuf_printf(sb, "%-12s  %-22s  %-16s  %-14s  %8llu  %6llu  %11s\n", t->info.device, t->info.client,
+			      t->info.session, t->status.codec[0] ? t->status.codec : "-",
+			      (unsigned long long)t->status.packets, (unsigned long long)t->status.lost, lat);
 	}
 	for (int i = 0; i < c->nawaiting; i++)
 		strbuf_printf(sb, "(worker pid %d did not answer in time: its sessions are missing)\n",

@@ -19,6 +19,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "master/master.h"
+#include "talk/talk.h"
 #include "tls/tls.h"
 #include "worker/worker.h"
 
@@ -71,6 +72,8 @@ int main(int argc, char **argv)
 		return worker_main(3);
 	if (argc == 2 && !strcmp(argv[1], "--tls"))
 		return tls_main(3);
+	if (argc == 2 && !strcmp(argv[1], "--talk"))
+		return talk_main(3);
 
 	const char *config_path = NULL;
 	bool test_only = false, background = false;

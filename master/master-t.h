@@ -105,6 +105,20 @@ struct tls_proc {
 	struct ipc_tls_config tc;    /* what it was started with (reload compares) */
 };
 
+/* A talk process (talk/talk.h): one talker on one ALSA device. */
+struct talk_proc {
+	struct talk_proc *next;
+	struct master *m;
+	pid_t pid;
+	int ipc_fd;
+	pid_t worker_pid;            /* whose session talks; answered when the device is open */
+	uint32_t request_id;
+	bool answered;               /* the worker got its IPC_TALK_RESULT */
+	int64_t started_us;
+	struct ipc_talk info;        /* device, stream, session, client */
+	struct ipc_talk_status status;
+};
+
 struct ctl_conn;
 
 struct master {
@@ -134,6 +148,8 @@ struct master {
 	struct tls_proc *tls_current;
 	int tls_crashes;             /* recent, for back-off */
 	int64_t tls_backoff_until_us;
+	/* back channel (master/talk.c) */
+	struct talk_proc *talks;
 	uint32_t next_conn_id;
 	bool stopping;
 	int64_t stop_deadline_us;

@@ -108,6 +108,16 @@ void tls_front_log_level(struct master *m, int level);
  * they end), or none when no TLS listener is left. */
 void tls_front_reload(struct master *m, struct strbuf *report);
 
+/* talk.c: the back channel's device arbitration and talk processes */
+/* A worker asks for the device for one talker (request_id answers it);
+ * takes fd, the talker's packet socket. */
+void talk_acquire(struct master *m, struct proc *p, uint32_t request_id, const struct ipc_talk *req, int fd);
+/* SIGCHLD: true when pid was a talk process (its device is free then). */
+bool talk_reaped(struct master *m, pid_t pid, int status);
+void talk_stop_all(struct master *m);
+void talk_kill_all(struct master *m);
+void talk_log_level(struct master *m, int level);
+
 /* Writes a minimal RTSP answer to a connection the master is about to close
  * (inside a WebSocket binary frame when ws). */
 void master_reply(int fd, bool ws, int status, int cseq, const char *extra);

@@ -172,8 +172,14 @@ static void proc_on_ipc(struct ev_loop *loop, int fd, uint32_t events, void *arg
 		struct ipc_hdr hdr;
 		int rfd = -1;
 		ssize_t n = ipc_recv(fd, &hdr, buf, sizeof buf, &rfd);
+		if (rfd >= 0 && n == (ssize_t)sizeof(struct ipc_talk) && hdr.type == IPC_TALK_ACQUIRE) {
+			static struct ipc_talk req;
+			memcpy(&req, buf, sizeof req);
+			talk_acquire(p->m, p, hdr.peer, &req, rfd);
+			continue;
+		}
 		if (rfd >= 0)
-			close(rfd);     /* workers send no fds to the master */
+			close(rfd);     /* no other message carries an fd to the master */
 		if (n == -EAGAIN)
 			return;
 		if (n < 0) {
@@ -326,7 +332,7 @@ void supervisor_reap(struct master *m)
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		if (pid <= 0)
 			return;
-		if (tls_front_reaped(m, pid, status))
+		if (tls_front_reaped(m, pid, status) || talk_reaped(m, pid, status))
 			continue;
 		struct proc **pp = &m->procs, *p = NULL;
 		for (; *pp; pp = &(*pp)->next)
@@ -384,11 +390,12 @@ void supervisor_stop_all(struct master *m)
 	/* The TLS front ends when its connections do: the workers' BYEs and
 	 * last responses still go out through it. */
 	tls_front_stop_all(m, true);
+	talk_stop_all(m);
 }
 
 bool supervisor_all_gone(const struct master *m)
 {
-	return m->procs == NULL && m->tls_procs == NULL;
+	return m->procs == NULL && m->tls_procs == NULL && m->talks == NULL;
 }
 
 int supervisor_restart(struct master *m, const char *key, char *msg, size_t msglen)
@@ -433,6 +440,7 @@ void supervisor_broadcast_log_level(struct master *m, int level)
 	for (struct proc *p = m->procs; p; p = p->next)
 		ipc_send(p->ipc_fd, IPC_LOG_LEVEL, 0, &l, sizeof l, -1);
 	tls_front_log_level(m, level);
+	talk_log_level(m, level);
 }
 
 void supervisor_kill_all(struct master *m)
@@ -442,4 +450,5 @@ void supervisor_kill_all(struct master *m)
 		kill(p->pid, SIGKILL);
 	}
 	tls_front_kill_all(m);
+	talk_kill_all(m);
 }
