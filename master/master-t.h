@@ -80,6 +80,7 @@ struct stream_rec {
 	int64_t crash_us[CRASH_HISTORY];
 	int ncrash;
 	int64_t backoff_until_us;
+	unsigned index;              /* order of creation: picks the multicast group and ports */
 };
 
 struct listener {
@@ -112,6 +113,7 @@ struct master {
 	int npending;
 	struct proc *procs;
 	struct stream_rec *streams;
+	unsigned next_stream_index;  /* for the next stream record */
 	uint32_t next_conn_id;
 	bool stopping;
 	int64_t stop_deadline_us;
