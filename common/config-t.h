@@ -134,6 +134,15 @@ struct rtspd_config {
 	int  max_sessions;            /* per server, default 10000 */
 	int  slow_viewer_timeout;     /* seconds a viewer may stay stalled before it is dropped, default 10 */
 	int  ring_size_kb;            /* shared ring data area per live stream, default 8192 */
+	/* multicast: stream number i of the master gets the group base + i and
+	 * the ports port_base + CFG_MCAST_PORTS * i (config_multicast_address) */
+	char multicast_group_base[CFG_STR]; /* an IPv4 address in 232.0.0.0/8, default 232.0.1.0 */
+	int  multicast_port_base;     /* default 26000 */
+	int  multicast_ttl;           /* 1..255, default 16 */
 };
+
+/* Ports reserved per stream for multicast, as for a unicast session: video,
+ * audio, metadata, back channel; RTP + RTCP each (track i: base + 2i). */
+#define CFG_MCAST_PORTS 8
 
 #endif

@@ -11,6 +11,7 @@
  */
 #include "common/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -766,6 +768,19 @@ static int check_socket_path(struct parse *p, const xmlNode *n, const char **val
 	return 0;
 }
 
+/* Groups are handed out from 232.0.0.0/8, the source-specific multicast
+ * range (RFC 4607), which SPEC section 4 asks for: anything else is refused
+ * rather than silently moved. */
+static int check_mcast_group(struct parse *p, const xmlNode *n, const char **value)
+{
+	struct in_addr a;
+	if (inet_pton(AF_INET, *value, &a) != 1)
+		return fail(p, n, "'%s' is not an IPv4 address", *value);
+	if ((ntohl(a.s_addr) >> 24) != 232)
+		return fail(p, n, "'%s' is not in 232.0.0.0/8 (the SSM range multicast groups come from)", *value);
+	return 0;
+}
+
 /* G.726 is mono and has four rates (RFC 3551); anything else cannot be
  * sent, so say so now rather than when a client asks for it. `audio_at`
  * is where the struct cfg_audio sits in the scope's struct. */
@@ -1206,6 +1221,10 @@ static const struct node_spec config_nodes[] = {
 	{ N_INT("max_sessions", struct rtspd_config, max_sessions, 1, 100000) },
 	{ N_INT("slow_viewer_timeout", struct rtspd_config, slow_viewer_timeout, 1, 600) },
 	{ N_INT("ring_size_kb", struct rtspd_config, ring_size_kb, 256, 1048576) },
+	{ N_STR("multicast_group_base", struct rtspd_config, multicast_group_base), .check_str = check_mcast_group },
+	/* each stream takes CFG_MCAST_PORTS ports from the base */
+	{ N_INT("multicast_port_base", struct rtspd_config, multicast_port_base, 1024, PORT_MAX - CFG_MCAST_PORTS) },
+	{ N_INT("multicast_ttl", struct rtspd_config, multicast_ttl, 1, 255) },
 };
 
 static const struct node_spec happytime_rtsps_port = {
@@ -1289,6 +1308,28 @@ void config_defaults(struct rtspd_config *c)
 	c->max_sessions = 10000;
 	c->slow_viewer_timeout = 10;
 	c->ring_size_kb = 8192;
+	snprintf(c->multicast_group_base, sizeof c->multicast_group_base, "232.0.1.0");
+	c->multicast_port_base = 26000;
+	c->multicast_ttl = 16;
+}
+
+int config_multicast_address(const struct rtspd_config *c, unsigned index, char *group, size_t len, int *port)
+{
+	struct in_addr a;
+	if (inet_pton(AF_INET, c->multicast_group_base, &a) != 1 || (ntohl(a.s_addr) >> 24) != 232)
+		return -EINVAL;
+	/* Wrap inside 232.0.0.0/8 and inside the port range: two streams
+	 * share a port only 2^24 streams apart in group, so they never share
+	 * a group and port pair before 2^24 streams. */
+	uint32_t host = (ntohl(a.s_addr) & 0xffffffu) + index;
+	a.s_addr = htonl(0xe8000000u | (host & 0xffffffu));
+	if (!inet_ntop(AF_INET, &a, group, (socklen_t)len))
+		return -ENOSPC;
+	unsigned nslots = (unsigned)(PORT_MAX + 1 - c->multicast_port_base) / CFG_MCAST_PORTS;
+	if (nslots == 0)
+		return -EINVAL;
+	*port = c->multicast_port_base + (int)(index % nslots) * CFG_MCAST_PORTS;
+	return 0;
 }
 
 void config_free(struct rtspd_config *c)
@@ -1473,7 +1514,6 @@ int config_load(const char *path, struct rtspd_config *out, char *err, size_t er
 /* ------------------------------------------------------------------ */
 /* Features this build does not implement yet                          */
 
-static bool wants_multicast(const struct rtspd_config *c) { return c->multicast; }
 static bool wants_metadata(const struct rtspd_config *c) { return c->metadata; }
 static bool wants_auth(const struct rtspd_config *c) { return c->need_auth; }
 static bool wants_notify(const struct rtspd_config *c) { return c->http_notify.enable; }
@@ -1503,7 +1543,6 @@ static const struct {
 	const char *feature;
 	bool (*configured)(const struct rtspd_config *c);
 } not_yet_supported[] = {
-	{ "multicast", wants_multicast },
 	{ "metadata", wants_metadata },
 	{ "need_auth", wants_auth },
 	{ "http_notify.enable", wants_notify },

@@ -48,6 +48,12 @@ int config_load_buffer(const char *buf, size_t len, const char *name,
 /* Free the arrays inside *c and zero their counts; safe to call twice. */
 void config_free(struct rtspd_config *c);
 
+/* The multicast group (dotted IPv4, in 232.0.0.0/8) and first port of
+ * stream number `index`: the group base plus index, the port base plus
+ * CFG_MCAST_PORTS * index, both wrapping inside their ranges. Returns 0,
+ * -EINVAL for a base that is not in 232.0.0.0/8, -ENOSPC if len is short. */
+int config_multicast_address(const struct rtspd_config *c, unsigned index, char *group, size_t len, int *port);
+
 /* Call emit(feature, arg) once for every feature that *c asks for and this
  * build does not implement yet (e.g. "rtsps_enable", "proxies"). Returns how
  * many there were. emit may be NULL to only count them. */

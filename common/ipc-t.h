@@ -8,7 +8,7 @@
 #include "common/config-t.h"
 #include "proto/backchannel.h"
 
-#define IPC_VERSION 3
+#define IPC_VERSION 4
 #define IPC_MAX_PAYLOAD 65536
 
 struct ipc_hdr {
@@ -78,6 +78,13 @@ struct ipc_worker_config {
 	uint32_t has_output;
 	struct cfg_video out_video;
 	struct cfg_audio out_audio;
+	/* Multicast: the group and first port the master assigned to this
+	 * stream (stable across worker restarts, never another stream's);
+	 * track i uses mcast_port + 2i (RTP) and + 2i + 1 (RTCP). */
+	uint32_t multicast;         /* <multicast>: SETUP may ask multicast on any URL */
+	char     mcast_group[64];   /* dotted IPv4 in 232.0.0.0/8 */
+	int32_t  mcast_port;        /* CFG_MCAST_PORTS ports from here */
+	int32_t  mcast_ttl;
 };
 
 /* IPC_CLIENT payload: this header, then `nbytes` bytes the master already

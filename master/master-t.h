@@ -84,6 +84,7 @@ struct stream_rec {
 	int64_t crash_us[CRASH_HISTORY];
 	int ncrash;
 	int64_t backoff_until_us;
+	unsigned index;              /* order of creation: picks the multicast group and ports */
 };
 
 struct listener {
@@ -150,6 +151,7 @@ struct master {
 	int64_t tls_backoff_until_us;
 	/* back channel (master/talk.c) */
 	struct talk_proc *talks;
+	unsigned next_stream_index;  /* for the next stream record */
 	uint32_t next_conn_id;
 	bool stopping;
 	int64_t stop_deadline_us;

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/config.h"
 #include "common/ipc.h"
 #include "common/log.h"
 #include "master/master.h"
@@ -36,6 +37,9 @@ static struct stream_rec *stream_get(struct master *m, const struct route *r, co
 	if (!s)
 		return NULL;
 	s->route = *r;
+	/* Stream records are never freed, so the index (and with it the
+	 * multicast group) stays the stream's own across worker restarts. */
+	s->index = m->next_stream_index++;
 	snprintf(s->file_path, sizeof s->file_path, "%s", file_path ? file_path : "");
 	s->next = m->streams;
 	m->streams = s;
@@ -62,6 +66,13 @@ void supervisor_worker_config(const struct rtspd_config *cfg, const struct strea
 	snprintf(wc->stream_key, sizeof wc->stream_key, "%s", s->route.key);
 	snprintf(wc->file_path, sizeof wc->file_path, "%s", s->file_path);
 	snprintf(wc->serverip, sizeof wc->serverip, "%s", cfg->serverip);
+	wc->multicast = cfg->multicast;
+	wc->mcast_ttl = cfg->multicast_ttl;
+	int port = 0;
+	if (config_multicast_address(cfg, s->index, wc->mcast_group, sizeof wc->mcast_group, &port) == 0)
+		wc->mcast_port = port;
+	else
+		wc->mcast_group[0] = 0;   /* no group: the worker refuses multicast SETUPs */
 	const char *name = s->route.kind == SOURCE_TEST ? "test" : s->route.path;
 	for (int i = 0; i < cfg->noutputs; i++) {
 		const struct cfg_output *o = &cfg->outputs[i];

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 struct out {
 	char *buf;
@@ -35,8 +36,10 @@ int sdp_build(char *buf, size_t cap, const struct sdp_session *s, const char *co
 	put(&o, "v=0\r\n");
 	put(&o, "o=- %u 1 IN %s %s\r\n", s->session_id, net, s->origin_ip);
 	put(&o, "s=%s\r\n", s->name && *s->name ? s->name : "rtspd");
-	/* Unicast: the address is given by SETUP, not here (RFC 2326 C.1.7). */
-	put(&o, "c=IN %s %s\r\n", net, s->ipv6 ? "::" : "0.0.0.0");
+	if (s->mcast_group)
+		put(&o, "c=IN IP4 %s/%d\r\n", s->mcast_group, s->mcast_ttl);
+	else   /* Unicast: the address is given by SETUP, not here (RFC 2326 C.1.7). */
+		put(&o, "c=IN %s %s\r\n", net, s->ipv6 ? "::" : "0.0.0.0");
 	put(&o, "t=0 0\r\n");
 	if (s->tool)
 		put(&o, "a=tool:%s\r\n", s->tool);
@@ -47,8 +50,24 @@ int sdp_build(char *buf, size_t cap, const struct sdp_session *s, const char *co
 		put(&o, "a=range:npt=0-%.3f\r\n", s->duration);
 	else
 		put(&o, "a=range:npt=0-\r\n");
-	for (int i = 0; i < n; i++)
-		put(&o, "%sa=control:trackID=%d\r\n", sections[i], i);
+	for (int i = 0; i < n; i++) {
+		const char *sec = sections[i];
+		if (s->mcast_group) {
+			/* "m=<media> <port> ...": the port of the group, in place of
+			 * the packetizer's 0. */
+			const char *sp1 = strncmp(sec, "m=", 2) ? NULL : strchr(sec, ' ');
+			const char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+			const char *eol = strstr(sec, "\r\n");
+			if (!sp2 || (eol && sp2 > eol)) {
+				buf[0] = 0;
+				return -EINVAL;
+			}
+			put(&o, "%.*s%d%s", (int)(sp1 + 1 - sec), sec, s->mcast_port + 2 * i, sp2);
+		} else {
+			put(&o, "%s", sec);
+		}
+		put(&o, "a=control:trackID=%d\r\n", i);
+	}
 	if (o.full) {
 		buf[0] = 0;
 		return -ENOSPC;

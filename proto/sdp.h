@@ -19,10 +19,17 @@ struct sdp_session {
 	const char *tool;          /* a=tool: */
 	bool live;                 /* a=range:npt=now- */
 	double duration;           /* seconds; 0 = unknown (npt=0-) */
+	/* Multicast (a ?t=multicast URL): the group goes in c= (with its TTL,
+	 * RFC 4566 §5.7) and track i's port, mcast_port + 2i, in its m= line.
+	 * NULL for unicast: c= 0.0.0.0 and port 0, the address being SETUP's. */
+	const char *mcast_group;
+	int mcast_ttl;
+	int mcast_port;
 };
 
 /* Writes the SDP; sections[i] is track i's "m=" block (CRLF lines, no
- * a=control). Returns the length, or -ENOSPC. */
+ * a=control). Returns the length, -ENOSPC, or -EINVAL for a multicast
+ * description whose section does not start with "m=<media> <port> ". */
 int sdp_build(char *buf, size_t cap, const struct sdp_session *s, const char *const *sections, int n);
 
 #endif

@@ -314,10 +314,19 @@ void client_close(struct client *c)
 		s->client = NULL;
 		session_end(s, false);
 	}
-	/* UDP sessions opened on this connection live on until timeout/TEARDOWN. */
-	for (struct session *s = c->w->sessions; s; s = s->next)
+	/* UDP sessions opened on this connection live on until timeout/TEARDOWN
+	 * (their client's RTCP keeps them alive). A multicast session ends
+	 * with it: nothing else would tell that its viewer left, and the group
+	 * would go on sending for the whole session timeout. */
+	for (struct session *s = c->w->sessions; s; s = s->next) {
 		if (s->client == c)
 			s->client = NULL;
+		if (s->mcast && !s->dead && s->setup_conn == c->conn_id) {
+			log_tagged(LOG_INFO, &(struct log_tags){ .client = s->peer, .session = s->id },
+				   "session %s: its RTSP connection closed, leaving the multicast group", s->id);
+			session_end(s, false);
+		}
+	}
 	worker_schedule_reap(c->w);
 }
 

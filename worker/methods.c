@@ -93,6 +93,27 @@ static bool url_is_ours(struct worker *w, const struct rtsp_url *u)
 	return route_from_url(u, true, &r) == 0 && !strcmp(r.key, w->cfg.stream_key);
 }
 
+/* The URL's t= parameter (SPEC §3): 1 multicast, 0 unicast, -1 not given. */
+static int url_mcast_mode(const struct rtsp_url *u)
+{
+	char t[16];
+	if (url_query_get(u->query, "t", t, sizeof t) < 0)
+		return -1;
+	if (!strcasecmp(t, "multicast"))
+		return 1;
+	if (!strcasecmp(t, "unicast"))
+		return 0;
+	return -1;
+}
+
+/* Multicast is served when <multicast> is 1 (unless the URL says
+ * t=unicast) or when the URL says t=multicast. */
+static bool mcast_allowed(const struct worker *w, const struct rtsp_url *u)
+{
+	int mode = url_mcast_mode(u);
+	return mode == 1 || (mode == -1 && w->cfg.multicast);
+}
+
 static void local_ip(const struct client *c, char *buf, size_t len, bool *v6)
 {
 	*v6 = false;
@@ -145,6 +166,15 @@ static void do_describe(struct client *c, const struct rtsp_request *req, const 
 		.origin_ip = ip, .ipv6 = v6, .session_id = (unsigned)(ev_now_us() & 0x7fffffff),
 		.name = w->cfg.stream_key, .tool = tool, .live = media_is_live(m), .duration = media_duration(m),
 	};
+	/* A ?t=multicast URL describes the group itself: a client may join it
+	 * from the SDP alone. Otherwise the address is SETUP's (unicast or
+	 * multicast), as before. */
+	if (url_mcast_mode(u) > 0 && w->cfg.mcast_group[0]) {
+		ss.mcast_group = w->cfg.mcast_group;
+		ss.mcast_ttl = w->cfg.mcast_ttl;
+		ss.mcast_port = w->cfg.mcast_port;
+		ss.live = true;   /* the group is one broadcast: no Range of its own */
+	}
 	int n = sdp_build(sdp, sizeof sdp, &ss, sections, media_ntracks(m));
 	if (n < 0) {
 		methods_reply_error(c, 500, req->cseq, "SDP too large");
@@ -162,15 +192,28 @@ static void do_describe(struct client *c, const struct rtsp_request *req, const 
 	reply_send(c, "application/sdp", sdp, (size_t)n);
 }
 
-static int choose_transport(const struct rtsp_transport *ts, int n)
+/* Whether a UDP transport spec asks for multicast: "multicast" given last,
+ * or neither given and no client_port (RFC 2326 §12.39: multicast is the
+ * default; a bare client_port is how unicast clients really ask). */
+static bool transport_is_multicast(const struct rtsp_transport *t)
+{
+	return t->lower == RTSP_LOWER_UDP && t->multicast && (t->multicast_given || t->client_port[0] < 0);
+}
+
+/* The first spec, in the client's order of preference, that we serve. */
+static int choose_transport(const struct rtsp_transport *ts, int n, bool allow_mcast)
 {
 	for (int i = 0; i < n; i++) {
 		if (ts[i].profile != RTSP_PROFILE_AVP || ts[i].mode_record)
 			continue;
 		if (ts[i].lower == RTSP_LOWER_TCP)
 			return i;
-		bool multicast = ts[i].multicast_given && !ts[i].unicast_given;
-		if (!multicast && (ts[i].unicast_given || ts[i].client_port[0] >= 0) && ts[i].client_port[0] > 0)
+		if (transport_is_multicast(&ts[i])) {
+			if (allow_mcast)
+				return i;
+			continue;
+		}
+		if (ts[i].client_port[0] > 0)
 			return i;
 	}
 	return -1;
@@ -204,13 +247,22 @@ static void do_setup(struct client *c, const struct rtsp_request *req, const str
 		methods_reply_error(c, 400, req->cseq, "missing or malformed Transport header");
 		return;
 	}
-	int pick = choose_transport(ts, nt);
+	bool allow_mcast = mcast_allowed(w, u);
+	int pick = choose_transport(ts, nt, allow_mcast);
 	if (pick < 0) {
-		methods_reply_error(c, 461, req->cseq, "no offered transport is supported (RTP/AVP unicast UDP or TCP)");
+		methods_reply_error(c, 461, req->cseq, allow_mcast
+			? "no offered transport is supported (RTP/AVP unicast UDP or TCP, or multicast)"
+			: "no offered transport is supported (RTP/AVP unicast UDP or TCP; multicast needs <multicast>1 "
+			  "or ?t=multicast in the URL)");
 		return;
 	}
 	struct rtsp_transport t = ts[pick];
 	bool tcp = t.lower == RTSP_LOWER_TCP;
+	bool mcast = transport_is_multicast(&t);
+	if (s && s->mcast != mcast) {
+		methods_reply_error(c, 461, req->cseq, "tracks of one session must all be multicast or all unicast");
+		return;
+	}
 	if (s) {
 		for (int i = 0; i < SOURCE_MAX_TRACKS; i++)
 			if (s->tracks[i].setup && s->tracks[i].tcp != tcp && i != track) {
@@ -238,7 +290,16 @@ static void do_setup(struct client *c, const struct rtsp_request *req, const str
 			return;
 		}
 		created = true;
-		if (w->live) {
+		if (mcast) {
+			char err[256] = "";
+			int r = mcast_attach(w, s, err, sizeof err);
+			if (r < 0) {
+				log_msg(LOG_ERROR, NULL, c->peer, "multicast SETUP: %s", err);
+				session_end(s, false);
+				methods_reply_error(c, 503, req->cseq, "the multicast group cannot be used");
+				return;
+			}
+		} else if (w->live) {
 			s->media = w->live;
 		} else {
 			char err[256] = "";
@@ -267,7 +328,21 @@ static void do_setup(struct client *c, const struct rtsp_request *req, const str
 	out.multicast = false;
 	out.has_ssrc = true;
 	out.ssrc = mt->ssrc;
-	if (tcp) {
+	if (mcast) {
+		/* The stream's group, whatever destination=, port= or ttl= the
+		 * client asked for: the master assigned the group so that streams
+		 * never share one, and media never goes where a client points it
+		 * (RFC 2326 §12.39 "destination"). */
+		st->tcp = false;
+		st->setup = true;
+		out.multicast = true;
+		out.unicast_given = false;
+		snprintf(out.destination, sizeof out.destination, "%s", w->cfg.mcast_group);
+		out.port[0] = w->cfg.mcast_port + 2 * track;
+		out.port[1] = out.port[0] + 1;
+		out.ttl = w->cfg.mcast_ttl;
+		out.lower = RTSP_LOWER_UDP;
+	} else if (tcp) {
 		int ch = t.interleaved[0] >= 0 ? t.interleaved[0] : 2 * track;
 		int ch2 = t.interleaved[1] >= 0 ? t.interleaved[1] : ch + 1;
 		if (ch > 255 || ch2 > 255) {
@@ -312,7 +387,8 @@ static void do_setup(struct client *c, const struct rtsp_request *req, const str
 	reply_add("Session: %s;timeout=%d\r\n", s->id, w->cfg.session_timeout);
 	reply_add("Transport: %s\r\n", tbuf);
 	reply_send(c, NULL, NULL, 0);
-	log_msg(LOG_INFO, NULL, c->peer, "session %s: track %d set up over %s", s->id, track, tcp ? "TCP" : "UDP");
+	log_msg(LOG_INFO, NULL, c->peer, "session %s: track %d set up over %s", s->id, track,
+		mcast ? "multicast" : tcp ? "TCP" : "UDP");
 }
 
 /* RTP-Info for each set-up track: the first packet the session will send. */
@@ -396,7 +472,11 @@ static void do_play(struct client *c, const struct rtsp_request *req, struct ses
 		if (seek && range.start < 0.001 && s->state != SESSION_PLAYING && media_position(m) < 0.001)
 			seek = false;
 	}
-	if (media_is_live(m)) {
+	if (s->mcast) {
+		/* RTP-Info: what the group will carry next. */
+		if (s->state != SESSION_PLAYING)
+			s->cursor = mcast_next_packet(w);
+	} else if (media_is_live(m)) {
 		if (s->state != SESSION_PLAYING)
 			s->cursor = ring_join_point(media_ring(m));
 	} else {
@@ -451,6 +531,8 @@ static void do_pause(struct client *c, const struct rtsp_request *req, struct se
 	if (s->own_media)
 		media_pause(s->media);
 	s->state = SESSION_READY;
+	if (s->mcast)
+		mcast_session_update(s);   /* the group stops when nobody else plays it */
 	s->last_seen_us = ev_now_us();
 	reply_begin(200, req->cseq);
 	reply_add("Session: %s;timeout=%d\r\n", s->id, c->w->cfg.session_timeout);

@@ -96,6 +96,8 @@ static void session_send_report(struct session *s, int track, bool bye)
 
 void session_send_sr(struct session *s)
 {
+	if (s->mcast)
+		return;   /* the sender reports to the group */
 	struct ring *r = media_ring(s->media);
 	for (int i = 0; i < media_ntracks(s->media); i++) {
 		/* A track with no packet yet has no RTP clock to report. */
@@ -110,6 +112,8 @@ void session_send_sr(struct session *s)
 /* A track whose first packets came after PLAY gets its first SR now. */
 static void session_first_sr(struct session *s)
 {
+	if (s->mcast)
+		return;
 	struct ring *r = media_ring(s->media);
 	for (int i = 0; i < media_ntracks(s->media); i++)
 		if (s->tracks[i].setup && !s->tracks[i].sr_sent && r->hdr->tracks[i].packets) {
@@ -280,10 +284,10 @@ static void session_send_tcp(struct session *s)
 /* UDP generic segmentation (UDP_SEGMENT): a run of equal-sized packets to
  * one destination (the fragments of a video frame, all MTU-sized but the
  * last) goes down as one datagram the kernel cuts up, so it is routed and
- * accounted once. w->udp_no_gso is set for good when the kernel refuses. */
-/* Sends n packets (iovecs pointing into the ring) on track t's socket:
- * one sendmmsg, one message per run of equal-sized packets. */
-static void udp_send_track(struct session *s, int t, struct iovec *iov, int n)
+ * accounted once. w->udp_no_gso is set for good when the kernel refuses.
+ * One sendmmsg, one message per run of equal-sized packets; shared by the
+ * unicast sessions and the multicast sender. */
+int udp_send_packets(struct worker *w, int fd, struct iovec *iov, int n)
 {
 	struct mmsghdr msgs[SEND_BATCH];
 	union {
@@ -292,12 +296,14 @@ static void udp_send_track(struct session *s, int t, struct iovec *iov, int n)
 	} ctl[SEND_BATCH];
 	int count[SEND_BATCH];
 	int nmsg = 0;
+	if (n > SEND_BATCH)
+		n = SEND_BATCH;
 	for (int i = 0; i < n;) {
 		int j = i + 1;
 		size_t seg = iov[i].iov_len, bytes = seg;
 		/* Equal sizes, the run's last one may be shorter; 64 segments and
 		 * 64 KiB at most per datagram. */
-		while (!s->w->udp_no_gso && j < n && j - i < 64 && bytes + iov[j].iov_len <= 65000 &&
+		while (!w->udp_no_gso && j < n && j - i < 64 && bytes + iov[j].iov_len <= 65000 &&
 		       iov[j - 1].iov_len == seg && iov[j].iov_len <= seg) {
 			bytes += iov[j].iov_len;
 			j++;
@@ -318,19 +324,26 @@ static void udp_send_track(struct session *s, int t, struct iovec *iov, int n)
 		count[nmsg++] = j - i;
 		i = j;
 	}
-	int sent = sendmmsg(s->tracks[t].rtp_fd, msgs, (unsigned)nmsg, MSG_DONTWAIT);
-	if (sent < 0 && !s->w->udp_no_gso && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
+	int sent = sendmmsg(fd, msgs, (unsigned)nmsg, MSG_DONTWAIT);
+	if (sent < 0 && !w->udp_no_gso && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT)) {
 		log_warn("UDP segmentation offload refused (%s): sending packet by packet", strerror(errno));
-		s->w->udp_no_gso = true;
-		udp_send_track(s, t, iov, n);
-		return;
+		w->udp_no_gso = true;
+		return udp_send_packets(w, fd, iov, n);
 	}
-	int k = 0, done = 0;
+	int done = 0;
 	for (int m = 0; m < (sent > 0 ? sent : 0); m++)
-		for (int c = 0; c < count[m]; c++, k++, done++)
-			session_account(s, &s->tracks[t], iov[k].iov_len);
-	/* UDP is lossy by nature: what the socket did not take is dropped and
-	 * counted, never retried (the writer must not wait). */
+		done += count[m];
+	return done;
+}
+
+/* Sends n packets on track t's socket. UDP is lossy by nature: what the
+ * socket did not take is dropped and counted, never retried (the writer
+ * must not wait). */
+static void udp_send_track(struct session *s, int t, struct iovec *iov, int n)
+{
+	int done = udp_send_packets(s->w, s->tracks[t].rtp_fd, iov, n);
+	for (int k = 0; k < done; k++)
+		session_account(s, &s->tracks[t], iov[k].iov_len);
 	s->udp_drops += (uint64_t)(n - done);
 }
 
@@ -384,7 +397,8 @@ static void session_send_udp(struct session *s)
 
 void session_send(struct session *s)
 {
-	if (s->dead || s->state != SESSION_PLAYING || !s->media)
+	/* A multicast session's data is the group's: the sender sends it. */
+	if (s->dead || s->state != SESSION_PLAYING || !s->media || s->mcast)
 		return;
 	bool tcp = false;
 	for (int i = 0; i < SOURCE_MAX_TRACKS; i++)
@@ -404,11 +418,17 @@ void sessions_notify(struct media *m, void *arg)
 	for (struct session *s = w->sessions; s; s = s->next)
 		if (s->media == m && s->state == SESSION_PLAYING)
 			session_send(s);
+	if (w->mcast && w->mcast->media == m)
+		mcast_send(w);
 }
 
 void session_play(struct session *s)
 {
 	s->state = SESSION_PLAYING;
+	if (s->mcast) {
+		mcast_session_update(s);
+		return;
+	}
 	session_send_sr(s);
 	session_send(s);
 }
@@ -541,7 +561,7 @@ void session_end(struct session *s, bool send_bye)
 {
 	if (s->dead)
 		return;
-	if (send_bye && s->media)
+	if (send_bye && s->media && !s->mcast)
 		for (int i = 0; i < media_ntracks(s->media); i++)
 			if (s->tracks[i].setup && !s->tracks[i].bye_sent) {
 				session_send_report(s, i, true);
@@ -552,6 +572,8 @@ void session_end(struct session *s, bool send_bye)
 	s->client = NULL;
 	s->dead = true;
 	s->state = SESSION_INIT;
+	if (s->mcast)
+		mcast_session_update(s);   /* the last one leaving silences the group */
 	if (s->own_media && s->media)
 		media_pause(s->media);
 	log_tagged(LOG_INFO, &(struct log_tags){ .client = s->peer, .session = s->id }, "session %s ended (%llu packets, %llu bytes, %llu skips, %llu UDP drops)",
@@ -575,6 +597,8 @@ void session_free(struct session *s)
 		w->bytes_in_closed += media_bytes_in(s->media);
 		media_close(&s->media);
 	}
+	if (s->mcast)
+		mcast_detach(w, s);
 	if (s->prev)
 		s->prev->next = s->next;
 	else

@@ -10,6 +10,13 @@
  *    until TEARDOWN or timeout.
  *  - An on-demand session owns its own media; a live session borrows the
  *    worker's shared one.
+ *  - struct worker owns at most one multicast sender (struct mcast): the
+ *    stream's group, its sockets, and its own ring cursor. Multicast
+ *    sessions borrow its media (the worker's live media, or for an
+ *    on-demand stream a broadcast media the sender owns) and send nothing
+ *    themselves: the sender sends each packet once to the group while at
+ *    least one of them is PLAYING (refcount `playing`), and is freed when
+ *    the last multicast session is freed (`users`).
  *  - Destruction is deferred: code that finds a client or session dead marks
  *    it (->dead) and the worker reaps it from the loop, so no callback ever
  *    runs on freed memory.
@@ -58,6 +65,8 @@ struct session {
 	struct worker *w;
 	char id[SESSION_ID_LEN + 1];
 	enum session_state state;
+	bool mcast;                          /* its tracks are the worker's multicast group */
+	bool mcast_counted;                  /* counted in the sender's `playing` */
 	struct client *client;               /* TCP carrier, or NULL */
 	struct media *media;                 /* shared (live) or own (on demand) */
 	bool own_media;
@@ -121,6 +130,22 @@ struct client {
 	bool dead;
 };
 
+/* The stream's multicast sender (mcast.c): a pseudo-viewer of the media
+ * with its own cursor, sending every packet once to the group. */
+struct mcast {
+	struct media *media;                 /* w->live, or its own broadcast (own_media) */
+	bool own_media;
+	int users;                           /* multicast sessions not yet freed */
+	int playing;                         /* of them PLAYING: the group carries data while > 0 */
+	uint64_t cursor;                     /* next ring packet to send */
+	int rtp_fd[SOURCE_MAX_TRACKS];       /* connected to group:port + 2i */
+	int rtcp_fd[SOURCE_MAX_TRACKS];      /* connected to group:port + 2i + 1 */
+	uint32_t packets[SOURCE_MAX_TRACKS], octets[SOURCE_MAX_TRACKS];   /* for SR */
+	bool sr_sent[SOURCE_MAX_TRACKS], bye_sent[SOURCE_MAX_TRACKS];
+	int64_t last_sr_us;
+	uint64_t skips, drops, bytes_out, packets_out;
+};
+
 struct worker {
 	struct ev_loop *loop;
 	int ipc_fd;
@@ -128,6 +153,7 @@ struct worker {
 	bool configured;
 	struct media *live;                  /* shared media (live streams) */
 	struct media *describe_media;        /* on demand: opened once to describe the stream */
+	struct mcast *mcast;                 /* multicast sender, while a multicast session exists */
 	struct client *clients;
 	struct session *sessions;
 	int nclients, nsessions;

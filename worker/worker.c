@@ -63,6 +63,8 @@ static void worker_send_status(struct worker *w)
 	for (struct session *s = w->sessions; s; s = s->next)
 		if (s->own_media)
 			st.bytes_in += media_bytes_in(s->media);
+	if (w->mcast && w->mcast->own_media)
+		st.bytes_in += media_bytes_in(w->mcast->media);
 	ipc_send(w->ipc_fd, IPC_STATUS, 0, &st, sizeof st, -1);
 }
 
@@ -86,7 +88,7 @@ static void worker_send_sessions(struct worker *w, uint32_t query)
 			bool tcp = false;
 			for (int t = 0; t < SOURCE_MAX_TRACKS; t++)
 				tcp |= s->tracks[t].setup && s->tracks[t].tcp;
-			snprintf(i->transport, sizeof i->transport, "%s", tcp ? "TCP" : "UDP");
+			snprintf(i->transport, sizeof i->transport, "%s", s->mcast ? "MCAST" : tcp ? "TCP" : "UDP");
 			i->state = (uint32_t)s->state;
 			i->age_s = (uint32_t)((now - s->created_us) / 1000000);
 			i->bytes = s->bytes_out;
@@ -138,6 +140,7 @@ static int64_t worker_housekeeping(struct ev_loop *loop, long long id, void *arg
 	int64_t now = ev_now_us();
 	for (struct session *s = w->sessions; s; s = s->next)
 		session_housekeeping(s, now);
+	mcast_housekeeping(w, now);
 	int64_t idle = (int64_t)w->cfg.session_timeout * 1000000;
 	for (struct client *c = w->clients; c; c = c->next) {
 		if (!c->dead)
@@ -162,6 +165,7 @@ static int64_t worker_housekeeping(struct ev_loop *loop, long long id, void *arg
 
 static void worker_stop_now(struct worker *w)
 {
+	mcast_bye(w);
 	for (struct session *s = w->sessions; s; s = s->next)
 		if (!s->dead)
 			session_end(s, true);
@@ -352,6 +356,7 @@ int worker_main(int ipc_fd)
 	for (struct session *s = w.sessions; s; s = s->next)
 		s->dead = true;
 	worker_reap(&w);
+	mcast_close(&w);
 	media_close(&w.live);
 	media_close(&w.describe_media);
 	ev_del(w.loop, ipc_fd);

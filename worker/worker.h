@@ -5,6 +5,8 @@
 #ifndef RTSPD_WORKER_H
 #define RTSPD_WORKER_H
 
+#include <sys/uio.h>
+
 #include "proto/rtsp.h"
 #include "worker/worker-t.h"
 
@@ -54,6 +56,24 @@ void session_send(struct session *s);                       /* from the ring, as
 void session_send_sr(struct session *s);
 void session_housekeeping(struct session *s, int64_t now);
 void sessions_notify(struct media *m, void *arg);           /* media_notify_fn */
+/* Sends n packets (iovecs into the ring) on a connected UDP socket with one
+ * sendmmsg; returns how many went out (the rest are dropped, never retried). */
+int udp_send_packets(struct worker *w, int fd, struct iovec *iov, int n);
+
+/* mcast.c: the multicast sender */
+/* Makes s a multicast session: opens the sender (sockets, media) if it is
+ * the first; s->media becomes the sender's media. 0 or -errno (err says why). */
+int mcast_attach(struct worker *w, struct session *s, char *err, size_t errlen);
+/* Counts s in or out of the sender's PLAYING refcount after a state change
+ * (PLAY, PAUSE, end); the group goes quiet when the count reaches 0. */
+void mcast_session_update(struct session *s);
+void mcast_detach(struct worker *w, struct session *s);     /* from session_free */
+void mcast_send(struct worker *w);                          /* from the ring, as much as possible */
+/* The ring packet the group will carry next (RTP-Info of a new viewer). */
+uint64_t mcast_next_packet(struct worker *w);
+void mcast_housekeeping(struct worker *w, int64_t now);     /* sender reports every 5 s */
+void mcast_bye(struct worker *w);                           /* worker stop: RTCP BYE to the group */
+void mcast_close(struct worker *w);                         /* worker exit: free what is left */
 
 /* methods.c */
 void methods_handle(struct client *c, const struct rtsp_request *req);

@@ -128,6 +128,9 @@ static const char full_happytime_cfg[] =
 	"\t<max_sessions>500</max_sessions>\n"
 	"\t<slow_viewer_timeout>5</slow_viewer_timeout>\n"
 	"\t<ring_size_kb>4096</ring_size_kb>\n"
+	"\t<multicast_group_base>232.10.0.0</multicast_group_base>\n"
+	"\t<multicast_port_base>30000</multicast_port_base>\n"
+	"\t<multicast_ttl>4</multicast_ttl>\n"
 	"</config>\n";
 
 static int load(const char *xml, struct rtspd_config *c, char *err)
@@ -220,6 +223,9 @@ static void test_defaults(void **state)
 	assert_int_equal(c.max_sessions, 10000);
 	assert_int_equal(c.slow_viewer_timeout, 10);
 	assert_int_equal(c.ring_size_kb, 8192);
+	assert_string_equal(c.multicast_group_base, "232.0.1.0");
+	assert_int_equal(c.multicast_port_base, 26000);
+	assert_int_equal(c.multicast_ttl, 16);
 	assert_int_equal(config_unsupported(&c, NULL, NULL), 0);
 	config_free(&c);
 }
@@ -366,6 +372,9 @@ static void test_full_happytime_file(void **state)
 	assert_int_equal(c.max_sessions, 500);
 	assert_int_equal(c.slow_viewer_timeout, 5);
 	assert_int_equal(c.ring_size_kb, 4096);
+	assert_string_equal(c.multicast_group_base, "232.10.0.0");
+	assert_int_equal(c.multicast_port_base, 30000);
+	assert_int_equal(c.multicast_ttl, 4);
 
 	config_free(&c);
 	config_free(&c);        /* safe twice */
@@ -524,6 +533,19 @@ static void test_err_out_of_range(void **state)
 		     -EINVAL, "x.cfg:2: <session_timeout>: 4 is out of range 5..3600");
 	expect_error("<config>\n<ring_size_kb>1048577</ring_size_kb>\n</config>",
 		     -EINVAL, "x.cfg:2: <ring_size_kb>: 1048577 is out of range 256..1048576");
+	expect_error("<config>\n<multicast_ttl>0</multicast_ttl>\n</config>",
+		     -EINVAL, "x.cfg:2: <multicast_ttl>: 0 is out of range 1..255");
+	expect_error("<config>\n<multicast_ttl>256</multicast_ttl>\n</config>",
+		     -EINVAL, "x.cfg:2: <multicast_ttl>: 256 is out of range 1..255");
+	expect_error("<config>\n<multicast_port_base>65528</multicast_port_base>\n</config>",
+		     -EINVAL, "x.cfg:2: <multicast_port_base>: 65528 is out of range 1024..65527");
+	expect_error("<config>\n<multicast_port_base>1023</multicast_port_base>\n</config>",
+		     -EINVAL, "x.cfg:2: <multicast_port_base>: 1023 is out of range 1024..65527");
+	expect_error("<config>\n<multicast_group_base>239.1.1.1</multicast_group_base>\n</config>",
+		     -EINVAL, "x.cfg:2: <multicast_group_base>: '239.1.1.1' is not in 232.0.0.0/8 "
+			      "(the SSM range multicast groups come from)");
+	expect_error("<config>\n<multicast_group_base>232.1.1</multicast_group_base>\n</config>",
+		     -EINVAL, "x.cfg:2: <multicast_group_base>: '232.1.1' is not an IPv4 address");
 	expect_error("<config>\n<max_sessions>99999999999999999999999</max_sessions>\n</config>",
 		     -EINVAL, "x.cfg:2: <max_sessions>: 99999999999999999999999 is out of range 1..100000");
 	expect_error("<config><output>\n<audio>\n<samplerate>4000</samplerate>\n</audio></output></config>",
@@ -822,13 +844,45 @@ static void collect(const char *feature, void *arg)
 	e->n++;
 }
 
+/* Stream i: group base + i, ports base + 8i, both wrapping in their range. */
+static void test_multicast_address(void **state)
+{
+	struct rtspd_config c;
+	config_defaults(&c);
+	char g[64];
+	int port = -1;
+	assert_int_equal(config_multicast_address(&c, 0, g, sizeof g, &port), 0);
+	assert_string_equal(g, "232.0.1.0");
+	assert_int_equal(port, 26000);
+	assert_int_equal(config_multicast_address(&c, 300, g, sizeof g, &port), 0);
+	assert_string_equal(g, "232.0.2.44");
+	assert_int_equal(port, 26000 + 8 * 300);
+	/* the group wraps inside 232.0.0.0/8 */
+	snprintf(c.multicast_group_base, sizeof c.multicast_group_base, "232.255.255.255");
+	assert_int_equal(config_multicast_address(&c, 2, g, sizeof g, &port), 0);
+	assert_string_equal(g, "232.0.0.1");
+	/* the ports wrap below 65536: with the highest base only one slot */
+	c.multicast_port_base = 65527;
+	assert_int_equal(config_multicast_address(&c, 5, g, sizeof g, &port), 0);
+	assert_int_equal(port, 65527);
+	c.multicast_port_base = 65000;  /* 67 slots of 8 */
+	assert_int_equal(config_multicast_address(&c, 67, g, sizeof g, &port), 0);
+	assert_int_equal(port, 65000);
+	assert_int_equal(config_multicast_address(&c, 66, g, sizeof g, &port), 0);
+	assert_int_equal(port, 65000 + 8 * 66);
+	assert_true(port + 7 <= 65535);
+	assert_int_equal(config_multicast_address(&c, 1, g, 4, &port), -ENOSPC);
+	snprintf(c.multicast_group_base, sizeof c.multicast_group_base, "224.0.0.1");
+	assert_int_equal(config_multicast_address(&c, 1, g, sizeof g, &port), -EINVAL);
+}
+
 static void test_unsupported(void **state)
 {
 	struct rtspd_config c = load_ok(full_happytime_cfg);
 	struct emitted e = { 0 };
 	int n = config_unsupported(&c, collect, &e);
 	static const char *const expected[] = {
-		"multicast", "metadata",
+		"metadata",
 		"need_auth", "http_notify.enable", "users", "outputs", "proxies", "pushers",
 		"backchannel.enable",
 	};
@@ -904,6 +958,7 @@ int main(void)
 		cmocka_unit_test(test_big_line_numbers),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_error_names_file),
+		cmocka_unit_test(test_multicast_address),
 		cmocka_unit_test(test_unsupported),
 		cmocka_unit_test(test_shipped_config),
 	};

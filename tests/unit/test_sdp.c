@@ -61,12 +61,34 @@ static void test_too_small(void **state)
 	assert_int_equal(sdp_build(buf, 0, &s, two, 2), -ENOSPC);
 }
 
+static void test_multicast(void **state)
+{
+	char buf[1024];
+	struct sdp_session s = { .origin_ip = "10.1.2.3", .live = true, .mcast_group = "232.0.1.7",
+				 .mcast_ttl = 16, .mcast_port = 26056 };
+	int n = sdp_build(buf, sizeof buf, &s, two, 2);
+	assert_true(n > 0);
+	assert_non_null(strstr(buf, "\r\nc=IN IP4 232.0.1.7/16\r\n"));
+	assert_null(strstr(buf, "0.0.0.0"));
+	/* track i on port + 2i, the rest of the section untouched */
+	assert_non_null(strstr(buf, "\r\nm=video 26056 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"));
+	assert_non_null(strstr(buf, "\r\nm=audio 26058 RTP/AVP 97\r\na=rtpmap:97 MPEG4-GENERIC/44100/2\r\n"
+				    "a=control:trackID=1\r\n"));
+	/* a section that is not an m= line cannot carry the port */
+	static const char *const bad[] = { "a=foo\r\n" };
+	assert_int_equal(sdp_build(buf, sizeof buf, &s, bad, 1), -EINVAL);
+	static const char *const short_m[] = { "m=video\r\na=x y z\r\n" };
+	assert_int_equal(sdp_build(buf, sizeof buf, &s, short_m, 1), -EINVAL);
+	assert_int_equal(buf[0], 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_on_demand),
 		cmocka_unit_test(test_live_and_ipv6),
 		cmocka_unit_test(test_too_small),
+		cmocka_unit_test(test_multicast),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
