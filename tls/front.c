@@ -2,7 +2,8 @@
  *
  * Each connection is a TLS socket (non-blocking, driven by OpenSSL) and,
  * after the handshake, our end of a socketpair whose other end the master
- * routes like a plain client. Two bounded buffers move bytes:
+ * routes like a plain client. Two bounded buffers (16 and 4 KiB) move
+ * bytes:
  *   up:   TLS -> plain (requests, RTCP, back-channel audio)
  *   down: plain -> TLS (responses and media)
  * A full buffer stops reading its source, so back-pressure goes all the
@@ -30,7 +31,8 @@
 #include "common/log.h"
 #include "tls/tls.h"
 
-#define TLS_BUF 16384         /* one TLS record of plaintext */
+#define TLS_BUF 16384         /* plain -> TLS: one TLS record of plaintext */
+#define UP_BUF 4096           /* TLS -> plain: requests and RTCP, little and seldom */
 #define TICK_MS 250
 
 struct tls_front;
@@ -47,7 +49,7 @@ struct tls_conn {
 	int64_t deadline_us;         /* handshake deadline */
 	bool tls_eof, plain_eof;
 	bool tls_want_write;         /* the last SSL call needs the socket writable */
-	uint8_t *up, *down;          /* TLS_BUF each */
+	uint8_t *up, *down;          /* UP_BUF, TLS_BUF */
 	size_t up_off, up_len, down_off, down_len;
 	bool dead;
 };
@@ -114,7 +116,7 @@ static int conn_established(struct tls_conn *c)
 		log_msg(LOG_WARN, NULL, c->peer, "TLS: socketpair: %s", strerror(errno));
 		return -1;
 	}
-	c->up = malloc(TLS_BUF);
+	c->up = malloc(UP_BUF);
 	c->down = malloc(TLS_BUF);
 	int e = c->up && c->down ? ipc_send(tf->ipc_fd, IPC_TLS_PLAIN, c->info.conn_id, &c->info, sizeof c->info, sv[1])
 				 : -ENOMEM;
@@ -160,9 +162,9 @@ static int conn_pump(struct tls_conn *c)
 	do {
 		progress = false;
 		/* TLS -> up */
-		while (!c->tls_eof && c->up_len < TLS_BUF) {
+		while (!c->tls_eof && c->up_len < UP_BUF) {
 			ERR_clear_error();
-			int n = SSL_read(c->ssl, c->up + c->up_len, (int)(TLS_BUF - c->up_len));
+			int n = SSL_read(c->ssl, c->up + c->up_len, (int)(UP_BUF - c->up_len));
 			if (n > 0) {
 				c->up_len += (size_t)n;
 				progress = true;
@@ -246,7 +248,7 @@ static int conn_pump(struct tls_conn *c)
 		return -1;
 	if (c->tls_eof && !c->tls_want_write)
 		ev_del(loop, c->fd);
-	else if (ev_mod(loop, c->fd, (!c->tls_eof && c->up_len < TLS_BUF ? EPOLLIN : 0) |
+	else if (ev_mod(loop, c->fd, (!c->tls_eof && c->up_len < UP_BUF ? EPOLLIN : 0) |
 					     (c->tls_want_write ? EPOLLOUT : 0)) < 0)
 		return -1;
 	return 0;

@@ -27,11 +27,21 @@
  * Each viewer: OPTIONS (its Public header picks the keep-alive method, as
  * ffmpeg does; a refusal is tolerated), DESCRIBE, SETUP of every media, an
  * aggregate PLAY, RTP for -t seconds with a keep-alive every timeout/2, then
- * TEARDOWN. Every connect and response has 10 s; the run ends by itself at
- * ramp time + -t + 15 s at the latest.
+ * TEARDOWN. Every connect, TLS handshake and response has 10 s; the run ends
+ * by itself at ramp time + -t + 15 s at the latest.
+ *
+ * rtsps:// URLs (RTSP over TLS, default port 322): after connect() each
+ * viewer runs a non-blocking OpenSSL client handshake (TLS 1.2 or later, the
+ * server's certificate is NOT verified: this is a load tool), then the same
+ * RTSP, interleaved or not, through SSL_read()/SSL_write(). Media over UDP
+ * (-T udp) works too: only the RTSP connection is encrypted. OpenSSL reads
+ * ahead into a buffer of its own, so a connection whose input is left in
+ * there when the shared buffer fills up is read again without waiting for
+ * epoll (see tls_read()). The plain path pays one branch per recv().
  *
  * Output: a human summary on stderr (unless -q) and, as the last line of
  * stdout, one JSON object:
+ *   tls                   whether the URL was rtsps://
  *   viewers, started      asked for / actually started (an interrupted ramp)
  *   tcp_connected         RTSP connections established
  *   connected             sessions whose PLAY was answered 2xx
@@ -46,6 +56,9 @@
  *   max_silence_ms        the longest pause on any track of any viewer
  *   ttfp_ms, ttfk_ms      connect() to the first RTP packet / the first key
  *                         frame start: median, p90, p99, max over the viewers
+ *                         (over TLS the handshake is included)
+ *   tls_handshake_ms      connect() to the end of the TLS handshake (all
+ *                         null without TLS)
  *   keyframe_start_ok     viewers whose first video packets start a key frame
  *   rtcp_sr, rtcp_bye, rtpinfo_seq_mismatch, ssrc_changes, truncated,
  *   teardown_failed, cpu_seconds (this process), errors (grouped, counted)
@@ -85,6 +98,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #ifndef RTSPD_VERSION
 #define RTSPD_VERSION "dev"
 #endif
@@ -115,6 +131,8 @@
 #define UDP_SLOT            4096     /* bytes per datagram; larger ones are truncated (and counted) */
 #define UDP_GRO_SLOT        65536    /* with --gro: a whole coalesced burst */
 #define UDP_RCVBUF          (1 << 20)
+
+#define TLS_READ_AHEAD      (64 * 1024)   /* OpenSSL's own read buffer per connection */
 
 #define OUT_CAP             4096     /* one request; the URL is limited to fit */
 #define MAX_URL             1024
@@ -155,6 +173,7 @@ struct track {
 enum viewer_state {
 	V_IDLE,          /* not started yet (ramp) */
 	V_CONNECTING,
+	V_HANDSHAKE,     /* rtsps:// only */
 	V_OPTIONS,
 	V_DESCRIBE,
 	V_SETUP,
@@ -165,7 +184,7 @@ enum viewer_state {
 };
 
 static const char *const state_names[] = {
-	"waiting", "connecting", "OPTIONS", "DESCRIBE", "SETUP", "PLAY", "playing", "TEARDOWN", "done",
+	"waiting", "connecting", "TLS handshake", "OPTIONS", "DESCRIBE", "SETUP", "PLAY", "playing", "TEARDOWN", "done",
 };
 
 /* Whether a stream, looked at from some packet on, starts at a key frame
@@ -182,6 +201,12 @@ struct viewer {
 	enum viewer_state state;
 	int fd;                     /* the RTSP connection */
 	bool tcp_connected;
+	SSL *ssl;                   /* rtsps:// only */
+	bool tls_handshake_wants_write;   /* else it wants to read */
+	bool tls_read_wants_write;  /* SSL_read() needs the socket writable */
+	bool tls_write_wants_read;  /* SSL_write() needs the socket readable */
+	bool tls_queued;            /* in tls_ready[]: decrypted input left to read */
+	bool tls_broken;            /* a fatal TLS error: no close_notify */
 
 	char *carry;                /* unparsed tail of the input, CARRY_CAP bytes */
 	size_t carry_len;
@@ -207,6 +232,7 @@ struct viewer {
 
 	/* Timeline (CLOCK_MONOTONIC, microseconds) */
 	int64_t connect_time, play_time, run_end_time, next_keepalive;
+	int64_t tls_done_time;      /* the TLS handshake finished; 0 = not (yet) */
 	int64_t first_packet_time, first_key_time;   /* 0 = not yet */
 	struct key_probe first_video;   /* the first video packets: a clean start? */
 	bool play_ok, run_completed, failed, disconnected, teardown_failed;
@@ -230,6 +256,7 @@ struct options {
 	int stall_viewer;
 	double stall_after, stall_for;
 	bool gro;                   /* UDP_GRO on the RTP sockets */
+	bool tls;                   /* an rtsps:// URL */
 	const char *url;
 };
 
@@ -243,6 +270,12 @@ static struct viewer *viewers;
 static int epfd = -1;
 static struct sockaddr_storage server_addr;
 static socklen_t server_addrlen;
+static SSL_CTX *ssl_ctx;                /* rtsps:// only */
+static char tls_sni[256];               /* the URL's host when it is a name, for SNI */
+/* TLS connections whose last read stopped with a full buffer while OpenSSL
+ * still held input: no epoll event would come for it (see tls_read()). */
+static int *tls_ready, *tls_ready_work;
+static int tls_nready;
 static int64_t now_us;                  /* read once per wake-up */
 static volatile sig_atomic_t interrupted;
 static bool debug_gaps;                 /* RTSPBENCH_DEBUG=1: log gaps, and why viewers did not stream */
@@ -352,14 +385,103 @@ static void update_interest(struct viewer *v)
 	if (v->fd < 0 || (v->stall == STALL_ACTIVE && opt.transport == TRANSPORT_TCP))
 		return;
 	bool want_out = v->out_len > v->out_off || v->state == V_CONNECTING;
-	uint32_t events = (v->reading ? EPOLLIN : 0) | (want_out ? EPOLLOUT : 0);
+	bool want_in = v->reading;
+	if (v->ssl) {
+		/* Either direction of TLS may need the other one. */
+		if (v->state == V_HANDSHAKE) {
+			want_out = v->tls_handshake_wants_write;
+			want_in = !want_out;
+		} else {
+			if (v->tls_write_wants_read) {
+				want_out = false;    /* writable would only wake us for nothing */
+				want_in = true;
+			}
+			if (v->tls_read_wants_write)
+				want_out = true;
+		}
+	}
+	uint32_t events = (want_in ? EPOLLIN : 0) | (want_out ? EPOLLOUT : 0);
 	epoll_set(v->fd, ev_key(v->index, 0), events, EPOLL_CTL_MOD);
 	v->want_out = want_out;
+}
+
+/* ---------------------------------------------------------------- TLS */
+
+/* What went wrong in an SSL call that returned err (errno_saved: errno
+ * right after it); empties OpenSSL's error queue, which is shared by all
+ * connections: a stale entry would turn the next WANT_READ into an error. */
+static const char *tls_error_text(int err, int errno_saved, char *buf, size_t len)
+{
+	unsigned long e = ERR_get_error();
+	if (e) {
+		const char *reason = ERR_reason_error_string(e);
+		if (reason)
+			snprintf(buf, len, "%s", reason);
+		else
+			ERR_error_string_n(e, buf, len);
+	} else if (err == SSL_ERROR_SYSCALL && errno_saved == ECONNRESET) {
+		snprintf(buf, len, "connection reset by the server");
+	} else if (err == SSL_ERROR_SYSCALL && errno_saved) {
+		snprintf(buf, len, "%s", strerror(errno_saved));
+	} else if (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN) {
+		snprintf(buf, len, "connection closed by the server");
+	} else {
+		snprintf(buf, len, "SSL error %d", err);
+	}
+	ERR_clear_error();
+	return buf;
+}
+
+static void tls_queue(struct viewer *v)
+{
+	if (!v->tls_queued) {
+		v->tls_queued = true;
+		tls_ready[tls_nready++] = v->index;
+	}
+}
+
+/* The send() of TLS: SSL_write() with partial writes allowed and a buffer
+ * that may move or grow between retries (requests are appended to out[]).
+ * Returns bytes written, or 0 for "try again" (want_read says in which
+ * direction), or -1 with the viewer failed. */
+static ssize_t tls_write(struct viewer *v, const char *data, size_t len)
+{
+	errno = 0;   /* meaningful after SSL_ERROR_SYSCALL only if set by this call */
+	int n = SSL_write(v->ssl, data, (int)len);
+	if (n > 0)
+		return n;
+	int saved = errno;
+	int err = SSL_get_error(v->ssl, n);
+	if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+		bool wants_read = err == SSL_ERROR_WANT_READ;
+		if (wants_read != v->tls_write_wants_read) {
+			v->tls_write_wants_read = wants_read;
+			update_interest(v);
+		}
+		return 0;
+	}
+	char why[160];
+	v->tls_broken = true;
+	fail_viewer(v, "%s: SSL_write: %s", state_names[v->state],
+		    tls_error_text(err, saved, why, sizeof why));
+	return -1;
 }
 
 static void flush_out(struct viewer *v)
 {
 	while (v->out_off < v->out_len) {
+		if (v->ssl) {
+			ssize_t n = tls_write(v, v->out + v->out_off, v->out_len - v->out_off);
+			if (n < 0)
+				return;
+			if (n == 0) {
+				if (!v->want_out && !v->tls_write_wants_read)
+					update_interest(v);
+				return;
+			}
+			v->out_off += (size_t)n;
+			continue;
+		}
 		ssize_t n = send(v->fd, v->out + v->out_off, v->out_len - v->out_off, MSG_NOSIGNAL);
 		if (n > 0) {
 			v->out_off += (size_t)n;
@@ -377,8 +499,12 @@ static void flush_out(struct viewer *v)
 		return;
 	}
 	v->out_len = v->out_off = 0;
-	if (v->want_out)
+	if (v->ssl && v->tls_write_wants_read) {
+		v->tls_write_wants_read = false;
 		update_interest(v);
+	} else if (v->want_out) {
+		update_interest(v);
+	}
 }
 
 /* Queues one request and tries to send it at once. extra_fmt formats any
@@ -441,6 +567,15 @@ static void close_udp(struct viewer *v)
 /* close() also removes the fds from the epoll set. */
 static void close_viewer(struct viewer *v)
 {
+	if (v->ssl) {
+		/* One close_notify, sent if the socket takes it; no waiting for
+		 * the server's. */
+		if (!v->tls_broken && SSL_is_init_finished(v->ssl))
+			SSL_shutdown(v->ssl);
+		SSL_free(v->ssl);
+		ERR_clear_error();
+		v->ssl = NULL;
+	}
 	if (v->fd >= 0)
 		close(v->fd);
 	v->fd = -1;
@@ -1241,8 +1376,86 @@ static void on_connection_lost(struct viewer *v, const char *why)
 		fail_viewer(v, "%s: %s", state_names[v->state], why);
 }
 
+/* Parses buf[0..len) and keeps the unparsed tail; false when the viewer
+ * is done. */
+static bool consume_input(struct viewer *v, char *buf, size_t len)
+{
+	size_t used = parse_input(v, buf, len);
+	if (v->state == V_DONE)
+		return false;
+	size_t left = len - used;
+	if (left > CARRY_CAP) {
+		fail_viewer(v, "%s: message or frame larger than %d bytes", state_names[v->state], CARRY_CAP);
+		return false;
+	}
+	memcpy(v->carry, buf + used, left);
+	v->carry_len = left;
+	return true;
+}
+
+/* The TLS counterpart of read_tcp(): SSL_read() until the shared buffer is
+ * full or OpenSSL wants the socket. SSL_read() returns one record at most,
+ * from what OpenSSL read ahead from the socket into its own buffer; so when
+ * the buffer fills up, decrypted or still encrypted input may be left in
+ * OpenSSL with nothing left in the socket, and epoll would never report it:
+ * such a connection goes into tls_ready[] and the main loop reads it again
+ * right after the current batch of events. */
+static void tls_read(struct viewer *v)
+{
+	char *buf = rx_buf;
+	size_t have = v->carry_len;
+	if (have)
+		memcpy(buf, v->carry, have);
+	size_t len = have;
+	int err = SSL_ERROR_NONE, saved = 0;
+	while (len < RX_CAP) {
+		size_t room = RX_CAP - len;
+		errno = 0;
+		int n = SSL_read(v->ssl, buf + len, room > INT_MAX ? INT_MAX : (int)room);
+		if (n > 0) {
+			len += (size_t)n;
+			continue;
+		}
+		saved = errno;
+		err = SSL_get_error(v->ssl, n);
+		break;
+	}
+	/* What arrived before an error or the server's close is parsed first
+	 * (a TEARDOWN answer right before the close, say). */
+	if (len > have && !consume_input(v, buf, len))
+		return;
+	bool wants_write = err == SSL_ERROR_WANT_WRITE;
+	if (wants_write != v->tls_read_wants_write) {
+		v->tls_read_wants_write = wants_write;
+		update_interest(v);
+	}
+	switch (err) {
+	case SSL_ERROR_NONE:
+		if (SSL_has_pending(v->ssl))
+			tls_queue(v);
+		return;
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		return;
+	case SSL_ERROR_ZERO_RETURN:
+		ERR_clear_error();
+		on_connection_lost(v, "connection closed by the server");
+		return;
+	default: {
+		char why[160];
+		v->tls_broken = true;
+		on_connection_lost(v, tls_error_text(err, saved, why, sizeof why));
+		return;
+	}
+	}
+}
+
 static void read_tcp(struct viewer *v)
 {
+	if (v->ssl) {
+		tls_read(v);
+		return;
+	}
 	char *buf = rx_buf;
 	size_t have = v->carry_len;
 	if (have)
@@ -1258,17 +1471,38 @@ static void read_tcp(struct viewer *v)
 		on_connection_lost(v, errno == ECONNRESET ? "connection reset by the server" : strerror(errno));
 		return;
 	}
-	size_t len = have + (size_t)n;
-	size_t used = parse_input(v, buf, len);
-	if (v->state == V_DONE)
-		return;
-	size_t left = len - used;
-	if (left > CARRY_CAP) {
-		fail_viewer(v, "%s: message or frame larger than %d bytes", state_names[v->state], CARRY_CAP);
+	consume_input(v, buf, have + (size_t)n);
+}
+
+/* The connection (and its TLS) is up: RTSP starts. */
+static void begin_rtsp(struct viewer *v)
+{
+	v->state = V_OPTIONS;
+	v->reading = true;
+	update_interest(v);
+	v->pending_cseq = send_request(v, "OPTIONS", opt.url, "%s", "");
+	v->deadline = now_us + IO_TIMEOUT_US;
+}
+
+static void tls_handshake(struct viewer *v)
+{
+	errno = 0;
+	int r = SSL_do_handshake(v->ssl);
+	if (r == 1) {
+		v->tls_done_time = now_us;
+		begin_rtsp(v);
 		return;
 	}
-	memcpy(v->carry, buf + used, left);
-	v->carry_len = left;
+	int saved = errno;
+	int err = SSL_get_error(v->ssl, r);
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+		v->tls_handshake_wants_write = err == SSL_ERROR_WANT_WRITE;
+		update_interest(v);
+		return;
+	}
+	char why[160];
+	v->tls_broken = true;
+	fail_viewer(v, "TLS handshake: %s", tls_error_text(err, saved, why, sizeof why));
 }
 
 static void on_connected(struct viewer *v)
@@ -1281,11 +1515,22 @@ static void on_connected(struct viewer *v)
 		return;
 	}
 	v->tcp_connected = true;
-	v->state = V_OPTIONS;
-	v->reading = true;
-	update_interest(v);
-	v->pending_cseq = send_request(v, "OPTIONS", opt.url, "%s", "");
+	if (!opt.tls) {
+		begin_rtsp(v);
+		return;
+	}
+	v->ssl = SSL_new(ssl_ctx);
+	if (v->ssl == NULL || SSL_set_fd(v->ssl, v->fd) != 1
+	    || (tls_sni[0] && SSL_set_tlsext_host_name(v->ssl, tls_sni) != 1)) {
+		char why[160];
+		v->tls_broken = true;
+		fail_viewer(v, "TLS set-up: %s", tls_error_text(SSL_ERROR_SSL, 0, why, sizeof why));
+		return;
+	}
+	SSL_set_connect_state(v->ssl);
+	v->state = V_HANDSHAKE;
 	v->deadline = now_us + IO_TIMEOUT_US;
+	tls_handshake(v);
 }
 
 static void on_tcp_event(struct viewer *v, uint32_t events)
@@ -1293,6 +1538,19 @@ static void on_tcp_event(struct viewer *v, uint32_t events)
 	if (v->state == V_CONNECTING) {
 		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
 			on_connected(v);
+		return;
+	}
+	if (v->ssl) {
+		/* Each direction may be waiting for the other one. */
+		if (v->state == V_HANDSHAKE) {
+			tls_handshake(v);
+			return;
+		}
+		bool in = events & (EPOLLIN | EPOLLERR | EPOLLHUP), out = events & EPOLLOUT;
+		if (v->out_len > v->out_off && (v->tls_write_wants_read ? in : out))
+			flush_out(v);
+		if (v->state != V_DONE && v->reading && (in || (out && v->tls_read_wants_write)))
+			read_tcp(v);
 		return;
 	}
 	if ((events & EPOLLOUT) && v->out_len > v->out_off)
@@ -1389,6 +1647,11 @@ static void set_stalled(struct viewer *v, bool stalled)
 			uint32_t events = EPOLLIN | (v->out_len > v->out_off ? EPOLLOUT : 0);
 			epoll_set(v->fd, ev_key(v->index, 0), events, EPOLL_CTL_ADD);
 			v->want_out = events & EPOLLOUT;
+			if (v->ssl) {
+				update_interest(v);
+				if (SSL_has_pending(v->ssl))
+					tls_queue(v);
+			}
 		}
 		return;
 	}
@@ -1455,7 +1718,8 @@ static void tick(void)
 		default:
 			if (v->deadline && now_us >= v->deadline)
 				fail_viewer(v, "%s: no %s within %lld s", state_names[v->state],
-					    v->state == V_CONNECTING ? "connection" : "response",
+					    v->state == V_CONNECTING ? "connection" :
+					    v->state == V_HANDSHAKE ? "end of the handshake" : "response",
 					    (long long)(IO_TIMEOUT_US / 1000000));
 			continue;
 		}
@@ -1559,7 +1823,8 @@ static int report(int64_t start_time, int64_t end_time)
 	int64_t first_play = 0, last_end = 0;
 	double *ttfp = xcalloc((size_t)opt.viewers, sizeof *ttfp);
 	double *ttfk = xcalloc((size_t)opt.viewers, sizeof *ttfk);
-	int nttfp = 0, nttfk = 0;
+	double *tths = xcalloc((size_t)opt.viewers, sizeof *tths);
+	int nttfp = 0, nttfk = 0, ntths = 0;
 	struct error_kind kinds[MAX_ERROR_KINDS];
 	int nkinds = 0, lossy_listed = 0;
 	int lossy[16];
@@ -1596,6 +1861,8 @@ static int report(int64_t start_time, int64_t end_time)
 			ttfp[nttfp++] = (double)(v->first_packet_time - v->connect_time) / 1000.0;
 		if (v->first_key_time)
 			ttfk[nttfk++] = (double)(v->first_key_time - v->connect_time) / 1000.0;
+		if (v->tls_done_time)
+			tths[ntths++] = (double)(v->tls_done_time - v->connect_time) / 1000.0;
 		key_ok += v->first_video.decided && v->first_video.key;
 		if (stalled)
 			continue;   /* reported on its own below */
@@ -1671,6 +1938,7 @@ static int report(int64_t start_time, int64_t end_time)
 	}
 
 	struct percentiles pfp = percentiles_of(ttfp, nttfp), pfk = percentiles_of(ttfk, nttfk);
+	struct percentiles phs = percentiles_of(tths, ntths);
 	double play_span = first_play && last_end > first_play ? (double)(last_end - first_play) / 1e6 : 0;
 	double mbps = play_span > 0 ? (double)bytes * 8 / play_span / 1e6 : 0;
 	double elapsed = (double)(end_time - start_time) / 1e6;
@@ -1700,8 +1968,10 @@ static int report(int64_t start_time, int64_t end_time)
 
 	if (!opt.quiet) {
 		FILE *e = stderr;
-		fprintf(e, "rtspbench: %s over %s, %d viewers, %.0f s each", opt.url,
-			opt.transport == TRANSPORT_TCP ? "TCP" : "UDP", opt.viewers, opt.seconds);
+		fprintf(e, "rtspbench: %s over %s%s, %d viewers, %.0f s each", opt.url,
+			opt.transport == TRANSPORT_TCP ? "TCP" : "UDP",
+			!opt.tls ? "" : opt.transport == TRANSPORT_TCP ? " in TLS" : " (RTSP in TLS)",
+			opt.viewers, opt.seconds);
 		if (opt.ramp_rate > 0)
 			fprintf(e, ", %.1f joins/s", opt.ramp_rate);
 		fprintf(e, " (run took %.1f s)\n", elapsed);
@@ -1717,6 +1987,9 @@ static int report(int64_t start_time, int64_t end_time)
 			   "longest pause on a track %.0f ms\n",
 			(long long)lost, with_loss, with_loss == 1 ? "" : "s",
 			(unsigned long long)reordered, (unsigned long long)duplicates, (double)max_silence / 1000.0);
+		if (ntths)
+			fprintf(e, "  TLS:       handshake done median %.0f ms after connect(), p90 %.0f, "
+				   "p99 %.0f, max %.0f\n", phs.median, phs.p90, phs.p99, phs.max);
 		if (nttfp)
 			fprintf(e, "  1st packet: median %.0f ms, p90 %.0f, p99 %.0f, max %.0f\n",
 				pfp.median, pfp.p90, pfp.p99, pfp.max);
@@ -1750,11 +2023,12 @@ static int report(int64_t start_time, int64_t end_time)
 	FILE *o = stdout;
 	fprintf(o, "{\"url\":");
 	json_string(o, opt.url);
-	fprintf(o, ",\"transport\":\"%s\",\"viewers\":%d,\"started\":%d,\"tcp_connected\":%d,"
+	fprintf(o, ",\"transport\":\"%s\",\"tls\":%s,\"viewers\":%d,\"started\":%d,\"tcp_connected\":%d,"
 		   "\"connected\":%d,\"streaming\":%d,\"failed\":%d,\"seconds\":%g,\"ramp\":%g,"
 		   "\"elapsed\":%.3f,\"packets\":%llu,\"bytes\":%llu,\"mbps\":%.3f,\"lost\":%lld,"
 		   "\"viewers_with_loss\":%d,\"lossy_viewers\":[",
-		opt.transport == TRANSPORT_TCP ? "tcp" : "udp", opt.viewers, started, tcp_connected,
+		opt.transport == TRANSPORT_TCP ? "tcp" : "udp", opt.tls ? "true" : "false", opt.viewers,
+		started, tcp_connected,
 		connected, streaming, failed, opt.seconds, opt.ramp_rate, elapsed,
 		(unsigned long long)packets, (unsigned long long)bytes, mbps, (long long)lost, with_loss);
 	for (int k = 0; k < lossy_listed; k++)
@@ -1764,6 +2038,8 @@ static int report(int64_t start_time, int64_t end_time)
 	json_percentiles(o, "ttfp_ms", &pfp);
 	fputc(',', o);
 	json_percentiles(o, "ttfk_ms", &pfk);
+	fputc(',', o);
+	json_percentiles(o, "tls_handshake_ms", &phs);
 	fprintf(o, ",\"keyframe_start_ok\":%d,\"rtcp_sr\":%llu,\"rtcp_bye\":%llu,"
 		   "\"rtpinfo_seq_mismatch\":%llu,\"ssrc_changes\":%llu,\"truncated\":%llu,"
 		   "\"teardown_failed\":%d,\"cpu_seconds\":%.3f,\"errors\":[",
@@ -1800,6 +2076,7 @@ static int report(int64_t start_time, int64_t end_time)
 	fflush(o);
 	free(ttfp);
 	free(ttfk);
+	free(tths);
 	return started > 0 && streaming == judged && lost == 0 ? 0 : 1;
 }
 
@@ -1810,6 +2087,10 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: rtspbench [-n VIEWERS] [-t SECONDS] [-r JOINS_PER_SECOND] [-T tcp|udp] [-j]\n"
 		"                 [--stall K:AFTER:FOR] [-q] URL\n"
+		"  URL               rtsp://HOST[:PORT]/PATH (port 554) or rtsps://HOST[:PORT]/PATH\n"
+		"                    (RTSP over TLS 1.2+, port 322; the server's certificate is NOT\n"
+		"                    verified: a load tool, not a client to trust; -T udp sends only\n"
+		"                    the RTSP connection through TLS)\n"
 		"  -n VIEWERS        concurrent viewers (default 10)\n"
 		"  -t SECONDS        how long each viewer plays after its PLAY (default 10)\n"
 		"  -r RATE           viewers started per second (default 0: all at once)\n"
@@ -1947,12 +2228,21 @@ static int resolve_server(char *error, size_t error_len)
 		return -2;
 	}
 	static struct rtsp_url u;
-	if (rtsp_url_parse(opt.url, &u) < 0 || strcmp(u.scheme, "rtsp") != 0 || !u.host[0]) {
-		fprintf(stderr, "rtspbench: not an rtsp:// URL: %s\n", opt.url);
+	if (rtsp_url_parse(opt.url, &u) < 0 || (strcmp(u.scheme, "rtsp") != 0 && strcmp(u.scheme, "rtsps") != 0)
+	    || !u.host[0]) {
+		fprintf(stderr, "rtspbench: not an rtsp:// or rtsps:// URL: %s\n", opt.url);
 		return -2;
 	}
+	opt.tls = strcmp(u.scheme, "rtsps") == 0;
+	if (opt.tls) {
+		/* SNI for a name, as clients send it; never for an address (RFC 6066 §3). */
+		struct in6_addr a6;
+		struct in_addr a4;
+		if (inet_pton(AF_INET, u.host, &a4) != 1 && inet_pton(AF_INET6, u.host, &a6) != 1)
+			snprintf(tls_sni, sizeof tls_sni, "%s", u.host);
+	}
 	char port[16];
-	snprintf(port, sizeof port, "%d", u.port >= 0 ? u.port : 554);
+	snprintf(port, sizeof port, "%d", u.port >= 0 ? u.port : opt.tls ? 322 : 554);
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
 	int r = getaddrinfo(u.host, port, &hints, &res);
 	if (r != 0) {
@@ -1962,6 +2252,30 @@ static int resolve_server(char *error, size_t error_len)
 	memcpy(&server_addr, res->ai_addr, res->ai_addrlen);
 	server_addrlen = res->ai_addrlen;
 	freeaddrinfo(res);
+	return 0;
+}
+
+/* One client context for every viewer: TLS 1.2 or later, no certificate
+ * verification (a load tool; the server under test is usually
+ * self-signed), a server that closes without close_notify taken as a close,
+ * writes that may be partial and retried from a buffer that has grown, and
+ * reads ahead of the record being read into a larger buffer (fewer
+ * recv() calls: a record header and its body in one). */
+static int setup_tls(void)
+{
+	ssl_ctx = SSL_CTX_new(TLS_client_method());
+	if (ssl_ctx == NULL || SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION) != 1) {
+		char why[160];
+		fprintf(stderr, "rtspbench: TLS context: %s\n", tls_error_text(SSL_ERROR_SSL, 0, why, sizeof why));
+		return -1;
+	}
+	SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_options(ssl_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ssl_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_read_ahead(ssl_ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ssl_ctx, TLS_READ_AHEAD);
+	tls_ready = xcalloc((size_t)opt.viewers, sizeof *tls_ready);
+	tls_ready_work = xcalloc((size_t)opt.viewers, sizeof *tls_ready_work);
 	return 0;
 }
 
@@ -1991,6 +2305,8 @@ int main(int argc, char **argv)
 	int resolved = resolve_server(resolve_error, sizeof resolve_error);
 	if (resolved == -2)
 		return 2;
+	if (opt.tls && setup_tls() < 0)
+		return 1;
 	raise_fd_limit();
 	const char *debug = getenv("RTSPBENCH_DEBUG");
 	debug_gaps = debug && *debug && strcmp(debug, "0") != 0;
@@ -2061,7 +2377,9 @@ int main(int argc, char **argv)
 				break;
 		}
 		int timeout_ms = (int)((next_tick - now_us + 999) / 1000);
-		int n = epoll_wait(epfd, events, EPOLL_BATCH, timeout_ms < 0 ? 0 : timeout_ms);
+		if (timeout_ms < 0 || tls_nready > 0)
+			timeout_ms = 0;
+		int n = epoll_wait(epfd, events, EPOLL_BATCH, timeout_ms);
 		now_us = monotonic_us();
 		if (n < 0) {
 			if (errno == EINTR)
@@ -2085,6 +2403,20 @@ int main(int argc, char **argv)
 					if (fd >= 0)
 						read_udp(v, track, rtcp, fd);
 				}
+			}
+		}
+		/* TLS input OpenSSL holds with no epoll event to come; a read may
+		 * queue its viewer again (for the next round). */
+		if (tls_nready > 0) {
+			int nready = tls_nready;
+			memcpy(tls_ready_work, tls_ready, (size_t)nready * sizeof *tls_ready);
+			tls_nready = 0;
+			for (int k = 0; k < nready; k++) {
+				struct viewer *v = &viewers[tls_ready_work[k]];
+				v->tls_queued = false;
+				if (v->state != V_DONE && v->ssl && v->reading
+				    && !(v->stall == STALL_ACTIVE && opt.transport == TRANSPORT_TCP))
+					read_tcp(v);
 			}
 		}
 	}

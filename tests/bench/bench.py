@@ -13,6 +13,13 @@ first. Environment:
   BENCH_UDP_GRO  viewer counts over UDP with a client that receives coalesced
                  bursts (rtspbench -T udp --gro; "UDP+GRO" in the report;
                  default "100 500 1000"; set and empty: none)
+  BENCH_TLS      viewer counts over TCP interleaved inside TLS (rtsps://),
+                 rtspd only ("TCP in TLS" in the report; default: none). Each
+                 run gets a throw-away self-signed certificate; the report
+                 adds the CPU of rtspd's TLS front process (`rtspd --tls`)
+                 apart, and compares with the rtspd TCP row of the same N
+                 when BENCH_TCP has it: the cost of the TLS relay
+  BENCH_PROFILE=0  no perf profile
   BENCH_RAMP     joins per second (default 100), for both servers
   BENCH_MULTI    the multi-stream case, STREAMSxVIEWERS (default "50x10"; "0" skips it)
   BENCH_MULTI_SINGLE  its single-stream counterpart, viewers of one stream
@@ -104,11 +111,15 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:|"
                           r"SUMMARY: (Address|Undefined|Leak)")
 SERVERS = ("rtspd", "gst")
-TRANSPORTS = ("tcp", "udp", "udp-gro")
-TRANSPORT_LABELS = {"tcp": "TCP", "udp": "UDP", "udp-gro": "UDP+GRO"}
+TRANSPORTS = ("tcp", "udp", "udp-gro", "tls")
+TRANSPORT_LABELS = {"tcp": "TCP", "udp": "UDP", "udp-gro": "UDP+GRO", "tls": "TCP in TLS"}
 # rtspbench's options per transport: udp-gro is UDP with UDP_GRO on the
-# client's RTP sockets (it takes the server's segmented bursts whole).
-TRANSPORT_ARGS = {"tcp": ["-T", "tcp"], "udp": ["-T", "udp"], "udp-gro": ["-T", "udp", "--gro"]}
+# client's RTP sockets (it takes the server's segmented bursts whole); tls
+# is TCP interleaved with an rtsps:// URL (rtspd only: gst is not set up
+# for TLS here).
+TRANSPORT_ARGS = {"tcp": ["-T", "tcp"], "udp": ["-T", "udp"], "udp-gro": ["-T", "udp", "--gro"],
+                  "tls": ["-T", "tcp"]}
+TRANSPORT_SERVERS = {"tls": ("rtspd",)}
 PROFILE_HZ = 999
 PROFILE_SECONDS = 10.0
 PROFILE_DELAY = 5.0
@@ -174,6 +185,7 @@ class Settings:
             self.tcp = [10]
             self.udp = [10]
             self.udp_gro = [10]
+            self.tls = []
             self.multi = (3, 3)
             self.multi_single = 0          # the single-stream rows cover that path
             self.warm_seconds = 0.5
@@ -186,6 +198,7 @@ class Settings:
             self.tcp = env_counts("BENCH_TCP", "10 100 500 1000 2000")
             self.udp = env_counts("BENCH_UDP", "100 500 1000")
             self.udp_gro = env_counts("BENCH_UDP_GRO", "100 500 1000")
+            self.tls = env_counts("BENCH_TLS", "")
             m = env_str("BENCH_MULTI", "50x10")
             if m in ("0", "no", "off"):
                 self.multi = None
@@ -204,12 +217,14 @@ class Settings:
         # (transport, N) of the rtspd runs to profile: the most viewers over
         # TCP and over plain UDP; main() drops them if perf does not work.
         self.profile = set()
-        if not self.smoke:
+        if not self.smoke and env_str("BENCH_PROFILE", "1") != "0":
             if self.tcp:
                 self.profile.add(("tcp", max(self.tcp)))
             if self.udp:
                 self.profile.add(("udp", max(self.udp)))
         self.perf_status = "this is a smoke run" if self.smoke else None
+        if not self.smoke and not self.profile and env_str("BENCH_PROFILE", "1") == "0":
+            self.perf_status = "BENCH_PROFILE=0"
         if self.out:
             self.out = resolve(self.out)
         if self.json:
@@ -329,6 +344,43 @@ def alive(pid):
     return f is not None and f[0] not in ("Z", "X")
 
 
+def cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+def tls_front_pids(pids):
+    """rtspd's TLS front process(es) among pids (`rtspd --tls`)."""
+    return [p for p in pids if "--tls" in cmdline(p)[1:2]]
+
+
+def pids_cpu_ms(pids):
+    return sum(proc_cpu_ticks(p) for p in pids) * 1000.0 / CLK_TCK
+
+
+def make_cert(workdir):
+    """A throw-away self-signed EC certificate and key for RTSPS, once per
+    work directory: (cert, key)."""
+    d = os.path.join(workdir, "certs")
+    cert, key = os.path.join(d, "rtspd.crt"), os.path.join(d, "rtspd.key")
+    if os.path.exists(cert) and os.path.exists(key):
+        return cert, key
+    os.makedirs(d, exist_ok=True)
+    try:
+        p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                            "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise HarnessError("openssl req could not run: %s" % e)
+    if p.returncode != 0:
+        raise HarnessError("openssl req failed: %s" % p.stdout.decode("utf-8", "replace")[-500:])
+    return cert, key
+
+
 # ---------------------------------------------------------------- processes
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -398,8 +450,11 @@ class HarnessError(Exception):
 class Server:
     """One server process (rtspd or gst_server.py) in a process group of its own."""
 
-    def __init__(self, kind, settings, workdir, media_dir, media_file, streams=1):
+    def __init__(self, kind, settings, workdir, media_dir, media_file, streams=1, tls=False):
         self.kind = kind
+        self.workdir = workdir
+        self.tls = tls
+        self.tls_port = free_tcp_port() if tls else None
         self.s = settings
         self.dir = tempfile.mkdtemp(prefix=kind + "-", dir=workdir)
         self.media_dir = media_dir
@@ -415,6 +470,8 @@ class Server:
         if self.kind == "rtspd":
             if names is None:
                 names = [os.path.basename(self.media_file)]
+            if self.tls:
+                return ["rtsps://127.0.0.1:%d/%s" % (self.tls_port, n) for n in names]
             return ["rtsp://127.0.0.1:%d/%s" % (self.port, n) for n in names]
         if self.streams == 1:
             return ["rtsp://127.0.0.1:%d/bench" % self.port]
@@ -439,6 +496,10 @@ class Server:
                 ("worker_idle_timeout", 3600),
                 ("max_sessions", 100000),
             ]
+            if self.tls:
+                cert, key = make_cert(self.workdir)
+                nodes += [("rtsps_enable", 1), ("rtsps_port", self.tls_port),
+                          ("rtsps_cert", cert), ("rtsps_key", key)]
             with open(cfg, "w") as f:
                 f.write('<?xml version="1.0" encoding="UTF-8"?>\n<config>\n')
                 for k, v in nodes:
@@ -470,8 +531,11 @@ class Server:
     def ready(self):
         if self.kind == "gst" and "READY " not in self.log_text():
             return False
+        if self.tls and not tls_front_pids(self.members()):
+            return False
         try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            for port in (self.port, self.tls_port) if self.tls else (self.port,):
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return True
         except OSError:
             return False
@@ -864,7 +928,8 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
     row = {"server": kind, "transport": transport, "streams": streams, "per_stream": per_stream,
            "n": n_total, "label": label or ("%s %s %d" % (kind, transport, n_total)),
            "notes": [], "harness_errors": []}
-    server = Server(kind, settings, workdir, media_dir, media_file, streams=streams)
+    server = Server(kind, settings, workdir, media_dir, media_file, streams=streams,
+                    tls=transport == "tls")
     tag = "%s-%s-%dx%d" % (kind, transport, streams, per_stream)
     profiler = None
     try:
@@ -883,8 +948,9 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
             row["notes"] += wnotes
         # Idle: the stream running, no viewer.
         time.sleep(settings.settle_seconds)
-        server.members()
+        front = tls_front_pids(server.members()) if server.tls else []
         c0, w0 = tree_cpu_ms(server.pid()), time.monotonic()
+        f0 = pids_cpu_ms(front)
         rss_samples = []
         t_end = w0 + settings.idle_seconds
         while time.monotonic() < t_end:
@@ -892,6 +958,8 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
             time.sleep(0.25)
         c1, w1 = tree_cpu_ms(server.pid()), time.monotonic()
         row["idle_cpu_pct"] = 100.0 * (c1 - c0) / ((w1 - w0) * 1000.0)
+        if front:
+            row["tls_idle_cpu_pct"] = 100.0 * (pids_cpu_ms(front) - f0) / ((w1 - w0) * 1000.0)
         if not rss_samples:
             rss_samples.append(tree_rss_kib(server.pid()))
         row["rss_idle_kib"] = max(x[0] for x in rss_samples)
@@ -912,6 +980,7 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
             profiler = Profiler(server, os.path.join(server.dir, "perf-%s.data" % tag), delay, length)
         m0 = machine_ticks()
         cpu0, t0 = tree_cpu_ms(server.pid()), time.monotonic()
+        tls0 = pids_cpu_ms(front)
         if profiler:
             profiler.start()
         results, cnotes = run_clients(settings, urls, per_stream, settings.seconds, ramp,
@@ -919,6 +988,7 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
         t1 = time.monotonic()
         server_alive = server.alive()
         cpu1 = tree_cpu_ms(server.pid()) if server_alive else None
+        tls1 = pids_cpu_ms(front) if front and all(alive(p) for p in front) else None
         m1 = machine_ticks()
         row["rss_peak_kib"], row["private_peak_kib"], row["pss_mid_kib"] = sampler.stop()
         if profiler:
@@ -972,6 +1042,14 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
             # spends with the stream(s) running and no viewer.
             above = row["cpu_ms"] - row["idle_cpu_pct"] / 100.0 * row["window_s"] * 1000.0
             row["cpu_above_idle_per_vs"] = max(0.0, above) / vs if vs > 0 else None
+            if tls1 is not None:
+                # The TLS front process alone (it is in the tree total too).
+                row["tls_cpu_ms"] = tls1 - tls0
+                row["tls_cpu_pct"] = 100.0 * row["tls_cpu_ms"] / (row["window_s"] * 1000.0)
+                row["tls_cpu_per_vs"] = row["tls_cpu_ms"] / vs if vs > 0 else None
+        if front and tls1 is None:
+            row["harness_errors"].append("rtspd's TLS front process %s ended during the run" % front)
+        row["tls_handshake_median"] = (r.get("tls_handshake_ms") or {}).get("median")
         if row.get("private_peak_kib") and row.get("private_idle_kib") is not None:
             # Shared memory is left out: rtspd's ring fills up over its first
             # ring_size / bitrate seconds (about 30 s here) whatever the viewers.
@@ -1140,7 +1218,7 @@ def findings(settings, rows, multi_rows):
         counts = sorted({r["n"] for r in rows if r["transport"] == tr})
         if not counts:
             continue
-        for kind in SERVERS:
+        for kind in TRANSPORT_SERVERS.get(tr, SERVERS):
             mine = [r for r in rows if r["transport"] == tr and r["server"] == kind]
             ok = [r["n"] for r in mine if r.get("sustained")]
             bad = [r for r in mine if not r.get("sustained")]
@@ -1164,6 +1242,8 @@ def findings(settings, rows, multi_rows):
                 sustained_txt = ("it sustained %s" % ", ".join(str(x) for x in ok)) if ok else "it sustained none of the loads"
                 out.append("Over %s, %s stopped sustaining the load at %d viewers (%s); %s."
                            % (label, name, first["n"], "; ".join(how) or "see the table", sustained_txt))
+        if tr in TRANSPORT_SERVERS:
+            continue
         ratios = [(n, ratio_for(rows, tr, n)) for n in counts]
         ratios = [(n, x) for n, x in ratios if x is not None]
         if ratios:
@@ -1196,6 +1276,22 @@ def findings(settings, rows, multi_rows):
             out.append("%s's CPU per viewer-second over UDP+GRO, as a fraction of the same over UDP "
                        "(both sustained): %s." % ("rtspd" if kind == "rtspd" else "gst-rtsp-server",
                                                   ", ".join("N=%d: %.2f" % p for p in pairs)))
+    # the TLS relay: TCP in TLS against plain TCP, rtspd, same N
+    tls_parts = []
+    for r in [x for x in rows if x["transport"] == "tls" and x["server"] == "rtspd"]:
+        if r.get("cpu_per_vs") is None:
+            continue
+        txt = "N=%d: %.3f ms/viewer-second, %s of it in the TLS front process" % (
+            r["n"], r["cpu_per_vs"], fmt(r.get("tls_cpu_per_vs"), "%.3f"))
+        plain = [x for x in rows if x["transport"] == "tcp" and x["server"] == "rtspd" and x["n"] == r["n"]]
+        if plain and plain[0].get("cpu_per_vs"):
+            txt += " (plain TCP: %.3f; %.2f times)" % (plain[0]["cpu_per_vs"], r["cpu_per_vs"] / plain[0]["cpu_per_vs"])
+        if not r.get("sustained"):
+            txt += " (NOT sustained)"
+        tls_parts.append(txt)
+    if tls_parts:
+        out.append("rtspd over TCP in TLS (rtsps://; the TLS front process decrypts the viewers' "
+                   "requests and encrypts every interleaved packet to them): " + "; ".join(tls_parts) + ".")
     # memory
     for kind in SERVERS:
         kv = [r["kib_per_viewer"] for r in rows if r["server"] == kind and r.get("kib_per_viewer") is not None
@@ -1383,9 +1479,10 @@ def write_report(settings, rows, multi_rows, started, finished, media_file, path
                  "bufsize 1000k, key frame every second, no B-frames; AAC-LC 128k)" % media_description(media_file))
     lines.append("- Each viewer plays %g s; viewers join at %g per second; %s"
                  % (settings.seconds, settings.ramp,
-                    "smoke mode" if settings.smoke else "TCP: %s, UDP: %s, UDP+GRO: %s" % (
+                    "smoke mode" if settings.smoke else "TCP: %s, UDP: %s, UDP+GRO: %s%s" % (
                         " ".join(map(str, settings.tcp)) or "none", " ".join(map(str, settings.udp)) or "none",
-                        " ".join(map(str, settings.udp_gro)) or "none")))
+                        " ".join(map(str, settings.udp_gro)) or "none",
+                        (", TCP in TLS (rtspd only): %s" % " ".join(map(str, settings.tls))) if settings.tls else "")))
     lines.append("")
     lines.append("## Method")
     lines.append("")
@@ -1446,6 +1543,13 @@ def write_report(settings, rows, multi_rows, started, finished, media_file, path
                  "from connect() to the first packet of a key frame. rtspd starts viewers at the latest key "
                  "frame; gst-rtsp-server starts them wherever the broadcast is, so they wait for the next one.")
     lines.append("- **Sustained** = every viewer streaming, none failed, no packet lost.")
+    if any(r["transport"] == "tls" for r in rows):
+        lines.append("- **TCP in TLS** (rtspd only): `rtspbench -T tcp` with an rtsps:// URL to rtspd's "
+                     "RTSPS port (a self-signed P-256 certificate; the client does not verify it). The "
+                     "server CPU includes rtspd's TLS front process (`rtspd --tls`), which terminates every "
+                     "viewer's TLS connection and relays it through a socketpair whose plain end the "
+                     "worker serves like any connection; what that process alone took is in the findings and in the JSON "
+                     "(`tls_cpu_ms`). The ttfk figures include the TLS handshake.")
     lines.append("- **load client CPU %** and **machine busy %** (all cores, /proc/stat; 100 = both "
                  "cores busy) show how much of the machine the client took: above about 90% busy the "
                  "server and the client compete for the CPU.")
@@ -1586,9 +1690,9 @@ def main():
                 settings.profile = set()
                 log("bench: no hot-path profile: %s" % why)
         plan = ([("tcp", n) for n in settings.tcp] + [("udp", n) for n in settings.udp]
-                + [("udp-gro", n) for n in settings.udp_gro])
+                + [("udp-gro", n) for n in settings.udp_gro] + [("tls", n) for n in settings.tls])
         for transport, n in plan:
-            for kind in SERVERS:
+            for kind in TRANSPORT_SERVERS.get(transport, SERVERS):
                 prof = kind == "rtspd" and (transport, n) in settings.profile
                 log("bench: %s %s N=%d%s ..." % (kind, tr_label(transport), n, " (profiled)" if prof else ""))
                 row = measure(settings, kind, transport, 1, n, workdir, media_dir, media_file, profile=prof)
@@ -1687,7 +1791,11 @@ def summary_line(r):
                 fmt(r["rss_peak_kib"] / 1024.0 if r.get("rss_peak_kib") else None, "%.1f"),
                 fmt(r["rss_idle_kib"] / 1024.0 if r.get("rss_idle_kib") else None, "%.1f"),
                 fmt(r.get("client_cpu_s"), "%.1f"),
-                "" if not r.get("harness_errors") else "; ERROR: " + r["harness_errors"][0].splitlines()[0]))
+                ("" if r.get("tls_cpu_ms") is None else
+                 "; TLS front %s%% = %s ms/viewer-s, handshake median %s ms" % (
+                     fmt(r.get("tls_cpu_pct")), fmt(r.get("tls_cpu_per_vs"), "%.3f"),
+                     fmt(r.get("tls_handshake_median"), "%.1f"))) + (
+                "" if not r.get("harness_errors") else "; ERROR: " + r["harness_errors"][0].splitlines()[0])))
 
 
 if __name__ == "__main__":

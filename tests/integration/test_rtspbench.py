@@ -1,18 +1,20 @@
 """rtspbench, the load client (tools/rtspbench.c), against rtspd: many
 viewers of the live test pattern over TCP and UDP get every packet and
-start at a key frame; a viewer that stops reading does not disturb the
-others and comes back at a key frame (or is dropped); a server that is not
-there makes every viewer fail.
+start at a key frame; so do viewers of rtsps:// (RTSP and the interleaved
+media inside TLS, through rtspd's TLS front process); a viewer that stops
+reading does not disturb the others and comes back at a key frame (or is
+dropped); a server that is not there makes every viewer fail.
 
 The tool is RTSPBENCH_BIN, else <repo>/build/rtspbench.
 """
 
 import json
 import os
+import socket
 
 import pytest
 
-from conftest import free_tcp_port, run
+from conftest import free_tcp_port, require_tool, run, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -104,6 +106,39 @@ def test_stalled_viewer(server):
     assert stall["resumed_at_keyframe"] is True, (
         "the stalled viewer resumed %s and not at a key frame: %s"
         % ("after a gap" if stall["gap_after_stall"] else "without a gap (nothing was skipped)", stall))
+
+
+def test_20_viewers_rtsps_tcp(server_factory, tmp_path):
+    """rtsps://: a TCP connect, a non-blocking TLS handshake (the
+    self-signed certificate is not verified), then RTSP with interleaved
+    media through SSL_read/SSL_write. Every viewer streams without loss."""
+    require_tool("openssl")
+    cert, key = str(tmp_path / "rtspd.crt"), str(tmp_path / "rtspd.key")
+    rc, _, err, _ = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                         "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", key, "-out", cert], 60)
+    assert rc == 0, "openssl req failed: rc=%s %s" % (rc, err[-2000:])
+    rtsps_port = free_tcp_port()
+    srv = server_factory(rtsps_enable=1, rtsps_port=rtsps_port, rtsps_cert=cert, rtsps_key=key)
+
+    def tls_port_open():
+        # The TLS front process starts after the master accepts plain RTSP.
+        try:
+            socket.create_connection(("127.0.0.1", rtsps_port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+    assert wait_for(tls_port_open, 10), "no RTSPS listener on port %d; log:\n%s" % (
+        rtsps_port, srv.log_text()[-3000:])
+
+    viewers, seconds = 20, 3
+    rc, result, err = bench("rtsps://127.0.0.1:%d/test" % rtsps_port, viewers, seconds, "-T", "tcp")
+    assert_all_streamed(result, viewers)
+    assert rc == 0, err[-2000:]
+    assert result["transport"] == "tcp" and result["tls"] is True
+    assert result["packets"] >= viewers * seconds * 50, result["packets"]
+    hs = result["tls_handshake_ms"]
+    assert hs["median"] is not None and hs["max"] <= result["ttfp_ms"]["max"], (hs, result["ttfp_ms"])
+    assert result["ttfk_ms"]["max"] is not None and result["ttfk_ms"]["max"] < 5000, result["ttfk_ms"]
 
 
 def test_nothing_listening():
