@@ -133,6 +133,7 @@ struct rtspd_config {
 	int  max_sessions;            /* per server, default 10000 */
 	int  slow_viewer_timeout;     /* seconds a viewer may stay stalled before it is dropped, default 10 */
 	int  ring_size_kb;            /* shared ring data area per live stream, default 8192 */
+	bool srtp_over_plain_rtsp;    /* give SRTP keys (?srtp=1) over unencrypted RTSP too, default 0 */
 };
 
 #endif

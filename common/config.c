@@ -1205,6 +1205,7 @@ static const struct node_spec config_nodes[] = {
 	{ N_INT("max_sessions", struct rtspd_config, max_sessions, 1, 100000) },
 	{ N_INT("slow_viewer_timeout", struct rtspd_config, slow_viewer_timeout, 1, 600) },
 	{ N_INT("ring_size_kb", struct rtspd_config, ring_size_kb, 256, 1048576) },
+	{ N_BOOL("srtp_over_plain_rtsp", struct rtspd_config, srtp_over_plain_rtsp) },
 };
 
 static const struct node_spec happytime_rtsps_port = {

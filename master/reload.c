@@ -43,6 +43,7 @@ static const struct {
 	FIELD(log_enable, F_BOOL), FIELD(log_level, F_INT), FIELD(media_dir, F_STR), FIELD(file_mode, F_INT),
 	FIELD(control_socket, F_STR), FIELD(session_timeout, F_INT), FIELD(worker_idle_timeout, F_INT),
 	FIELD(max_sessions, F_INT), FIELD(slow_viewer_timeout, F_INT), FIELD(ring_size_kb, F_INT),
+	FIELD(srtp_over_plain_rtsp, F_BOOL),
 };
 
 static void field_text(const struct rtspd_config *c, int i, char *buf, size_t len)

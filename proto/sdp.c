@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 struct out {
 	char *buf;
@@ -24,6 +25,23 @@ static void put(struct out *o, const char *fmt, ...)
 		o->full = true;
 	else
 		o->len += (size_t)n;
+}
+
+/* A track's section; with a crypto line its m= line's profile becomes
+ * RTP/SAVP and the key follows the section's own attributes. */
+static void put_section(struct out *o, const char *sec, const char *crypto)
+{
+	if (!crypto) {
+		put(o, "%s", sec);
+		return;
+	}
+	const char *avp = strstr(sec, " RTP/AVP ");
+	const char *eol = strstr(sec, "\r\n");
+	if (!strncmp(sec, "m=", 2) && avp && (!eol || avp < eol))
+		put(o, "%.*s RTP/SAVP %s", (int)(avp - sec), sec, avp + strlen(" RTP/AVP "));
+	else
+		put(o, "%s", sec);
+	put(o, "%s\r\n", crypto);
 }
 
 int sdp_build(char *buf, size_t cap, const struct sdp_session *s, const char *const *sections, int n)
@@ -47,8 +65,10 @@ int sdp_build(char *buf, size_t cap, const struct sdp_session *s, const char *co
 		put(&o, "a=range:npt=0-%.3f\r\n", s->duration);
 	else
 		put(&o, "a=range:npt=0-\r\n");
-	for (int i = 0; i < n; i++)
-		put(&o, "%sa=control:trackID=%d\r\n", sections[i], i);
+	for (int i = 0; i < n; i++) {
+		put_section(&o, sections[i], s->crypto ? s->crypto[i] : NULL);
+		put(&o, "a=control:trackID=%d\r\n", i);
+	}
 	if (o.full) {
 		buf[0] = 0;
 		return -ENOSPC;

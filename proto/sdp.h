@@ -19,10 +19,13 @@ struct sdp_session {
 	const char *tool;          /* a=tool: */
 	bool live;                 /* a=range:npt=now- */
 	double duration;           /* seconds; 0 = unknown (npt=0-) */
+	/* SRTP (SDES, RFC 4568): NULL, or per track an "a=crypto:..." line
+	 * (no CRLF) or NULL. A track with one is offered as RTP/SAVP. */
+	const char *const *crypto;
 };
 
 /* Writes the SDP; sections[i] is track i's "m=" block (CRLF lines, no
- * a=control). Returns the length, or -ENOSPC. */
+ * a=control; its first line is the m= line). Returns the length, or -ENOSPC. */
 int sdp_build(char *buf, size_t cap, const struct sdp_session *s, const char *const *sections, int n);
 
 #endif

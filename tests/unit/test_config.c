@@ -128,6 +128,7 @@ static const char full_happytime_cfg[] =
 	"\t<max_sessions>500</max_sessions>\n"
 	"\t<slow_viewer_timeout>5</slow_viewer_timeout>\n"
 	"\t<ring_size_kb>4096</ring_size_kb>\n"
+	"\t<srtp_over_plain_rtsp>1</srtp_over_plain_rtsp>\n"
 	"</config>\n";
 
 static int load(const char *xml, struct rtspd_config *c, char *err)
@@ -220,6 +221,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.max_sessions, 10000);
 	assert_int_equal(c.slow_viewer_timeout, 10);
 	assert_int_equal(c.ring_size_kb, 8192);
+	assert_false(c.srtp_over_plain_rtsp);
 	assert_int_equal(config_unsupported(&c, NULL, NULL), 0);
 	config_free(&c);
 }
@@ -366,6 +368,7 @@ static void test_full_happytime_file(void **state)
 	assert_int_equal(c.max_sessions, 500);
 	assert_int_equal(c.slow_viewer_timeout, 5);
 	assert_int_equal(c.ring_size_kb, 4096);
+	assert_true(c.srtp_over_plain_rtsp);
 
 	config_free(&c);
 	config_free(&c);        /* safe twice */
