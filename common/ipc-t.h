@@ -99,7 +99,7 @@ struct ipc_sessions {
 struct ipc_session_info {
 	char     id[24];
 	char     client[64];        /* the RTSP client's address */
-	char     transport[16];     /* "TCP", "UDP" */
+	char     transport[16];     /* "TCP", "UDP", "TCP/SRTP", "UDP/SRTP" */
 	uint32_t state;             /* 0 init, 1 ready, 2 playing */
 	uint32_t age_s;
 	uint64_t bytes;             /* sent to this viewer */
