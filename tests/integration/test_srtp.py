@@ -145,6 +145,24 @@ def test_ffmpeg_decodes(srv, transport):
     assert "srtp" not in err.lower() and "hmac" not in err.lower(), err[-2000:]
 
 
+def test_ffmpeg_through_websocket(srv):
+    """Interleaved SRTP in WebSocket frames: each frame header is written
+    for the protected length."""
+    require_tool("ffmpeg")
+    from test_websocket import Bridge
+    bridge = Bridge(srv.port, 1)
+    try:
+        rc, out, err, _ = run(["ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i",
+                               "rtsp://127.0.0.1:%d/%s?srtp=1" % (bridge.port, PATH), "-t", "3",
+                               "-f", "framemd5", "-"], 60)
+    finally:
+        bridge.close()
+    assert rc == 0, "ffmpeg through WebSocket with SRTP: rc=%s %s %s" % (rc, err[-2000:], bridge.errors)
+    assert not bridge.errors, bridge.errors
+    video = [l for l in out.splitlines() if l.startswith("0,")]
+    assert len(video) >= 70, "only %d video frames in 3 s through WebSocket" % len(video)
+
+
 # ---------------------------------------------------------------- not plaintext
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
