@@ -139,6 +139,7 @@ struct rtspd_config {
 	char multicast_group_base[CFG_STR]; /* an IPv4 address in 232.0.0.0/8, default 232.0.1.0 */
 	int  multicast_port_base;     /* default 26000 */
 	int  multicast_ttl;           /* 1..255, default 16 */
+	bool srtp_over_plain_rtsp;    /* give SRTP keys (?srtp=1) over unencrypted RTSP too, default 0 */
 };
 
 /* Ports reserved per stream for multicast, as for a unicast session: video,

@@ -1225,6 +1225,7 @@ static const struct node_spec config_nodes[] = {
 	/* each stream takes CFG_MCAST_PORTS ports from the base */
 	{ N_INT("multicast_port_base", struct rtspd_config, multicast_port_base, 1024, PORT_MAX - CFG_MCAST_PORTS) },
 	{ N_INT("multicast_ttl", struct rtspd_config, multicast_ttl, 1, 255) },
+	{ N_BOOL("srtp_over_plain_rtsp", struct rtspd_config, srtp_over_plain_rtsp) },
 };
 
 static const struct node_spec happytime_rtsps_port = {

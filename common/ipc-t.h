@@ -69,6 +69,7 @@ struct ipc_worker_config {
 	int32_t  log_level;
 	int32_t  log_enable;
 	int32_t  max_sessions;
+	uint32_t srtp_over_plain_rtsp; /* 1: SRTP keys may go out over plain RTSP */
 	char     stream_key[1100];  /* = ROUTE_KEY_MAX; what the master routes on, e.g. "sample.mp4?mode=live" */
 	char     file_path[1024];   /* absolute, already checked to be inside media_dir */
 	char     serverip[256];
@@ -181,7 +182,7 @@ struct ipc_sessions {
 struct ipc_session_info {
 	char     id[24];
 	char     client[64];        /* the RTSP client's address */
-	char     transport[16];     /* "TCP", "UDP" */
+	char     transport[16];     /* "TCP", "UDP", "TCP/SRTP", "UDP/SRTP" */
 	uint32_t state;             /* 0 init, 1 ready, 2 playing */
 	uint32_t age_s;
 	uint64_t bytes;             /* sent to this viewer */

@@ -44,6 +44,7 @@ static const struct {
 	FIELD(control_socket, F_STR), FIELD(session_timeout, F_INT), FIELD(worker_idle_timeout, F_INT),
 	FIELD(max_sessions, F_INT), FIELD(slow_viewer_timeout, F_INT), FIELD(ring_size_kb, F_INT),
 	FIELD(multicast_group_base, F_STR), FIELD(multicast_port_base, F_INT), FIELD(multicast_ttl, F_INT),
+	FIELD(srtp_over_plain_rtsp, F_BOOL),
 };
 
 static void field_text(const struct rtspd_config *c, int i, char *buf, size_t len)

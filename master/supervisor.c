@@ -63,6 +63,7 @@ void supervisor_worker_config(const struct rtspd_config *cfg, const struct strea
 	wc->log_level = cfg->log_level;
 	wc->log_enable = cfg->log_enable;
 	wc->max_sessions = cfg->max_sessions;
+	wc->srtp_over_plain_rtsp = cfg->srtp_over_plain_rtsp;
 	snprintf(wc->stream_key, sizeof wc->stream_key, "%s", s->route.key);
 	snprintf(wc->file_path, sizeof wc->file_path, "%s", s->file_path);
 	snprintf(wc->serverip, sizeof wc->serverip, "%s", cfg->serverip);

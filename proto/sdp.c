@@ -27,6 +27,23 @@ static void put(struct out *o, const char *fmt, ...)
 		o->len += (size_t)n;
 }
 
+/* A track's section; with a crypto line its m= line's profile becomes
+ * RTP/SAVP and the key follows the section's own attributes. */
+static void put_section(struct out *o, const char *sec, const char *crypto)
+{
+	if (!crypto) {
+		put(o, "%s", sec);
+		return;
+	}
+	const char *avp = strstr(sec, " RTP/AVP ");
+	const char *eol = strstr(sec, "\r\n");
+	if (!strncmp(sec, "m=", 2) && avp && (!eol || avp < eol))
+		put(o, "%.*s RTP/SAVP %s", (int)(avp - sec), sec, avp + strlen(" RTP/AVP "));
+	else
+		put(o, "%s", sec);
+	put(o, "%s\r\n", crypto);
+}
+
 int sdp_build(char *buf, size_t cap, const struct sdp_session *s, const char *const *sections, int n)
 {
 	if (!cap)
@@ -64,7 +81,7 @@ int sdp_build(char *buf, size_t cap, const struct sdp_session *s, const char *co
 			}
 			put(&o, "%.*s%d%s", (int)(sp1 + 1 - sec), sec, s->mcast_port + 2 * i, sp2);
 		} else {
-			put(&o, "%s", sec);
+			put_section(&o, sec, s->crypto ? s->crypto[i] : NULL);
 		}
 		put(&o, "a=control:trackID=%d\r\n", i);
 	}

@@ -25,11 +25,16 @@ struct sdp_session {
 	const char *mcast_group;
 	int mcast_ttl;
 	int mcast_port;
+	/* SRTP (SDES, RFC 4568), unicast only: NULL, or per track an
+	 * "a=crypto:..." line (no CRLF) or NULL. A track with one is offered
+	 * as RTP/SAVP. */
+	const char *const *crypto;
 };
 
 /* Writes the SDP; sections[i] is track i's "m=" block (CRLF lines, no
- * a=control). Returns the length, -ENOSPC, or -EINVAL for a multicast
- * description whose section does not start with "m=<media> <port> ". */
+ * a=control; its first line is the m= line). Returns the length, -ENOSPC,
+ * or -EINVAL for a multicast description whose section does not start
+ * with "m=<media> <port> ". */
 int sdp_build(char *buf, size_t cap, const struct sdp_session *s, const char *const *sections, int n);
 
 #endif

@@ -240,7 +240,7 @@ static void client_interleaved(struct client *c, uint8_t channel, const uint8_t 
 		return;
 	for (int i = 0; i < SOURCE_MAX_TRACKS; i++)
 		if (s->tracks[i].setup && s->tracks[i].tcp && s->tracks[i].ch_rtcp == channel &&
-		    rtcp_valid(data, len))
+		    session_rtcp_ok(s, i, data, len))
 			s->last_seen_us = ev_now_us();
 }
 
@@ -344,5 +344,6 @@ void client_free(struct client *c)
 	free(c->in);
 	free(c->out);
 	free(c->raw);
+	explicit_bzero(c->srtp_keys, sizeof c->srtp_keys);
 	free(c);
 }

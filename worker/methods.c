@@ -131,6 +131,36 @@ static void local_ip(const struct client *c, char *buf, size_t len, bool *v6)
 	}
 }
 
+/* ---------------------------------------------------------------- SRTP
+ *
+ * SRTP playback is asked for by the URL (?srtp=1, or ?srtsp=1). DESCRIBE
+ * makes a fresh key per track, puts it in the SDP (SDES a=crypto, RTP/SAVP)
+ * and leaves it with the connection; the SETUP on that connection that
+ * creates the session takes the keys (the connection's copy is wiped), so
+ * every session has keys of its own and a key is never used twice. A SETUP
+ * creating an SRTP session on a connection that has no such DESCRIBE
+ * behind it gets 455: the client cannot know keys nobody gave it.
+ */
+
+static bool url_wants_srtp(const struct rtsp_url *u)
+{
+	char v[16];
+	return (url_query_get(u->query, "srtp", v, sizeof v) == 0 && strcmp(v, "0")) ||
+	       (url_query_get(u->query, "srtsp", v, sizeof v) == 0 && strcmp(v, "0"));
+}
+
+/* The keys travel in the DESCRIBE answer: only over TLS, unless the
+ * operator opted in to plain RTSP (<srtp_over_plain_rtsp>). */
+static bool srtp_allowed(struct client *c, const struct rtsp_request *req)
+{
+	if (c->secure || c->w->cfg.srtp_over_plain_rtsp)
+		return true;
+	methods_reply_error(c, 403, req->cseq,
+			    "SRTP refused over plain RTSP: its keys would travel in the clear "
+			    "(use RTSPS, or set <srtp_over_plain_rtsp>1</srtp_over_plain_rtsp>)");
+	return false;
+}
+
 /* ---------------------------------------------------------------- methods */
 
 static void do_options(struct client *c, const struct rtsp_request *req, struct session *s)
@@ -154,6 +184,23 @@ static void do_describe(struct client *c, const struct rtsp_request *req, const 
 		methods_reply_error(c, 404, req->cseq, "the live stream has ended");
 		return;
 	}
+	bool srtp = url_wants_srtp(u);
+	if (srtp && !srtp_allowed(c, req))
+		return;
+	static char crypto_lines[SOURCE_MAX_TRACKS][SRTP_SDES_ATTR_MAX];
+	const char *crypto[SOURCE_MAX_TRACKS] = { NULL };
+	c->srtp_keys_ready = false;
+	if (srtp) {
+		for (int i = 0; i < media_ntracks(m); i++) {
+			if (srtp_key_generate(c->srtp_keys[i]) < 0 ||
+			    srtp_sdes_attr(c->srtp_keys[i], crypto_lines[i], sizeof crypto_lines[i]) < 0) {
+				methods_reply_error(c, 500, req->cseq, "cannot make SRTP keys");
+				return;
+			}
+			crypto[i] = crypto_lines[i];
+		}
+		c->srtp_keys_ready = true;
+	}
 	static char sdp[16384];
 	char ip[64], tool[64];
 	bool v6;
@@ -165,17 +212,19 @@ static void do_describe(struct client *c, const struct rtsp_request *req, const 
 	struct sdp_session ss = {
 		.origin_ip = ip, .ipv6 = v6, .session_id = (unsigned)(ev_now_us() & 0x7fffffff),
 		.name = w->cfg.stream_key, .tool = tool, .live = media_is_live(m), .duration = media_duration(m),
+		.crypto = srtp ? crypto : NULL,
 	};
 	/* A ?t=multicast URL describes the group itself: a client may join it
 	 * from the SDP alone. Otherwise the address is SETUP's (unicast or
 	 * multicast), as before. */
-	if (url_mcast_mode(u) > 0 && w->cfg.mcast_group[0]) {
+	if (url_mcast_mode(u) > 0 && w->cfg.mcast_group[0] && !srtp) {
 		ss.mcast_group = w->cfg.mcast_group;
 		ss.mcast_ttl = w->cfg.mcast_ttl;
 		ss.mcast_port = w->cfg.mcast_port;
 		ss.live = true;   /* the group is one broadcast: no Range of its own */
 	}
 	int n = sdp_build(sdp, sizeof sdp, &ss, sections, media_ntracks(m));
+	explicit_bzero(crypto_lines, sizeof crypto_lines);
 	if (n < 0) {
 		methods_reply_error(c, 500, req->cseq, "SDP too large");
 		return;
@@ -201,10 +250,12 @@ static bool transport_is_multicast(const struct rtsp_transport *t)
 }
 
 /* The first spec, in the client's order of preference, that we serve. */
-static int choose_transport(const struct rtsp_transport *ts, int n, bool allow_mcast)
+/* srtp: the track is offered as RTP/SAVP; the client may say SAVP, or AVP
+ * as ffmpeg always does (its SETUP ignores the SDP's profile). */
+static int choose_transport(const struct rtsp_transport *ts, int n, bool allow_mcast, bool srtp)
 {
 	for (int i = 0; i < n; i++) {
-		if (ts[i].profile != RTSP_PROFILE_AVP || ts[i].mode_record)
+		if ((ts[i].profile != RTSP_PROFILE_AVP && !srtp) || ts[i].mode_record)
 			continue;
 		if (ts[i].lower == RTSP_LOWER_TCP)
 			return i;
@@ -240,6 +291,21 @@ static void do_setup(struct client *c, const struct rtsp_request *req, const str
 		methods_reply_error(c, 404, req->cseq, "no such track");
 		return;
 	}
+	/* A bare track URL (the query lost by RFC 3986 resolution) after an
+	 * SRTP DESCRIBE on this connection is that stream's. */
+	bool srtp = s ? s->srtp_buf != NULL
+		      : url_wants_srtp(u) || (c->srtp_keys_ready && u->track >= 0 && !u->path[0]);
+	if (url_wants_srtp(u) && !srtp_allowed(c, req))
+		return;
+	if (s && url_wants_srtp(u) && !s->srtp_buf) {
+		methods_reply_error(c, 455, req->cseq, "SETUP of an SRTP track in a plain RTP session");
+		return;
+	}
+	if (!s && srtp && !c->srtp_keys_ready) {
+		methods_reply_error(c, 455, req->cseq,
+				    "SETUP of an SRTP stream without a DESCRIBE giving its keys on this connection");
+		return;
+	}
 	const char *th = rtsp_header(req, "Transport");
 	struct rtsp_transport ts[8];
 	int nt = th ? rtsp_parse_transports(th, ts, 8) : -EINVAL;
@@ -247,10 +313,15 @@ static void do_setup(struct client *c, const struct rtsp_request *req, const str
 		methods_reply_error(c, 400, req->cseq, "missing or malformed Transport header");
 		return;
 	}
-	bool allow_mcast = mcast_allowed(w, u);
-	int pick = choose_transport(ts, nt, allow_mcast);
+	/* One group serves every viewer of the stream: there is no key of one
+	 * session to encrypt it with. */
+	bool allow_mcast = mcast_allowed(w, u) && !srtp;
+	int pick = choose_transport(ts, nt, allow_mcast, srtp);
 	if (pick < 0) {
-		methods_reply_error(c, 461, req->cseq, allow_mcast
+		methods_reply_error(c, 461, req->cseq, srtp
+			? "no offered transport is supported (RTP/AVP or RTP/SAVP unicast UDP or TCP; SRTP is not sent "
+			  "by multicast)"
+			: allow_mcast
 			? "no offered transport is supported (RTP/AVP unicast UDP or TCP, or multicast)"
 			: "no offered transport is supported (RTP/AVP unicast UDP or TCP; multicast needs <multicast>1 "
 			  "or ?t=multicast in the URL)");
@@ -317,13 +388,24 @@ static void do_setup(struct client *c, const struct rtsp_request *req, const str
 			s->own_media = true;
 			media_set_reader(s->media, &s->cursor);
 		}
+		if (srtp) {
+			int r = session_srtp_start(s, (const uint8_t (*)[SRTP_KEY_LEN])c->srtp_keys, media_ntracks(s->media));
+			explicit_bzero(c->srtp_keys, sizeof c->srtp_keys);
+			c->srtp_keys_ready = false;
+			if (r < 0) {
+				log_msg(LOG_ERROR, NULL, c->peer, "cannot set up SRTP: %s", strerror(-r));
+				session_end(s, false);
+				methods_reply_error(c, 500, req->cseq, "cannot set up SRTP");
+				return;
+			}
+		}
 		worker_status_changed(w);
 	}
 	struct session_track *st = &s->tracks[track];
 	const struct media_track *mt = media_track(s->media, track);
 	struct rtsp_transport out;
 	rtsp_transport_init(&out);
-	out.profile = RTSP_PROFILE_AVP;
+	out.profile = t.profile;   /* AVP from ffmpeg even for SRTP: echo what was asked */
 	out.unicast_given = true;
 	out.multicast = false;
 	out.has_ssrc = true;
@@ -387,8 +469,8 @@ static void do_setup(struct client *c, const struct rtsp_request *req, const str
 	reply_add("Session: %s;timeout=%d\r\n", s->id, w->cfg.session_timeout);
 	reply_add("Transport: %s\r\n", tbuf);
 	reply_send(c, NULL, NULL, 0);
-	log_msg(LOG_INFO, NULL, c->peer, "session %s: track %d set up over %s", s->id, track,
-		mcast ? "multicast" : tcp ? "TCP" : "UDP");
+	log_msg(LOG_INFO, NULL, c->peer, "session %s: track %d set up over %s%s", s->id, track,
+		mcast ? "multicast" : tcp ? "TCP" : "UDP", s->srtp_buf ? " with SRTP" : "");
 }
 
 /* RTP-Info for each set-up track: the first packet the session will send. */

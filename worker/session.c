@@ -7,6 +7,11 @@
  * with a live stream (its socket stays full, or it lags more than
  * LIVE_MAX_LAG_US) jumps to the latest key frame in the ring; an on-demand
  * session instead slows its own media down (media_set_reader).
+ *
+ * SRTP sessions (?srtp=1) take one extra step per batch, after it was
+ * gathered: each packet is copied into the session's own buffer and
+ * protected there (libsrtp works in place and the ring is shared), and the
+ * batch is sent from the copies. Plain sessions never enter that step.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,12 +26,17 @@
 #include "common/log.h"
 #include "proto/rtcp.h"
 #include "proto/ws.h"
+#include "worker/packetizer.h"
 #include "worker/worker.h"
 
 #define SEND_BATCH 64
 #define LIVE_MAX_LAG_US 2000000
 #define LIVE_MAX_STALL_US 1000000
 #define SR_INTERVAL_US 5000000
+/* One protected copy per packet of a batch: RTP_MTU plus what libsrtp may
+ * append, rounded to keep every copy aligned. */
+#define SRTP_STRIDE 2048
+_Static_assert(RTP_MTU + SRTP_TX_SPARE <= SRTP_STRIDE, "SRTP copy slot too small");
 
 struct session *session_new(struct worker *w, struct client *c)
 {
@@ -65,6 +75,30 @@ struct session *session_find(struct worker *w, const char *id)
 	return NULL;
 }
 
+int session_srtp_start(struct session *s, const uint8_t keys[][SRTP_KEY_LEN], int ntracks)
+{
+	s->srtp_buf = aligned_alloc(64, (size_t)SEND_BATCH * SRTP_STRIDE);
+	if (!s->srtp_buf)
+		return -ENOMEM;
+	for (int i = 0; i < ntracks && i < SOURCE_MAX_TRACKS; i++) {
+		int r = srtp_tx_create(&s->srtp[i], keys[i]);
+		if (r < 0)
+			return r;   /* session_free() releases what was made */
+	}
+	return 0;
+}
+
+/* RTCP from the client (UDP or interleaved) keeps the session alive when
+ * it is plain RTCP (ffmpeg sends its receiver reports unprotected even on
+ * SRTP tracks) or SRTCP authentic under the track's key. */
+bool session_rtcp_ok(struct session *s, int track, const uint8_t *buf, size_t len)
+{
+	if (rtcp_valid(buf, len))
+		return true;
+	return track >= 0 && track < SOURCE_MAX_TRACKS && s->srtp[track] &&
+	       srtp_tx_check_rtcp(s->srtp[track], buf, len) == 0;
+}
+
 static int session_send_rtcp(struct session *s, int track, const uint8_t *buf, size_t len)
 {
 	struct session_track *t = &s->tracks[track];
@@ -85,13 +119,20 @@ static void session_send_report(struct session *s, int track, bool bye)
 {
 	struct session_track *t = &s->tracks[track];
 	struct ring *r = media_ring(s->media);
-	uint8_t buf[128];
+	uint8_t buf[128 + SRTP_TX_SPARE] __attribute__((aligned(4)));
 	const struct media_track *mt = media_track(s->media, track);
 	uint32_t rtp = ring_rtp_at(r, (unsigned)track, ev_now_us());
-	int n = bye ? rtcp_build_bye(buf, sizeof buf, mt->ssrc, rtcp_ntp_now(), rtp, t->packets, t->octets, s->w->cname)
-		    : rtcp_build_sr(buf, sizeof buf, mt->ssrc, rtcp_ntp_now(), rtp, t->packets, t->octets, s->w->cname);
-	if (n > 0)
-		session_send_rtcp(s, track, buf, (size_t)n);
+	size_t cap = sizeof buf - SRTP_TX_SPARE;
+	int n = bye ? rtcp_build_bye(buf, cap, mt->ssrc, rtcp_ntp_now(), rtp, t->packets, t->octets, s->w->cname)
+		    : rtcp_build_sr(buf, cap, mt->ssrc, rtcp_ntp_now(), rtp, t->packets, t->octets, s->w->cname);
+	if (n <= 0)
+		return;
+	size_t len = (size_t)n;
+	if (s->srtp[track] && srtp_tx_rtcp(s->srtp[track], buf, &len) < 0) {
+		s->srtp_errors++;
+		return;
+	}
+	session_send_rtcp(s, track, buf, len);
 }
 
 void session_send_sr(struct session *s)
@@ -174,6 +215,49 @@ static void session_account(struct session *s, struct session_track *t, size_t l
 	s->w->bytes_out += len;
 }
 
+struct tcp_pkt {
+	uint64_t seq;
+	const uint8_t *data;
+	uint16_t len;
+	uint8_t track;
+};
+
+/* Per packet: a WebSocket frame header (ws connections), then the 4-byte
+ * '$' header. Returns the header's length. */
+static size_t tcp_frame_header(uint8_t *h, bool ws, int channel, size_t len)
+{
+	size_t hl = ws ? ws_frame_header(h, WS_BINARY, 4 + (uint64_t)len) : 0;
+	h[hl] = '$';
+	h[hl + 1] = (uint8_t)channel;
+	h[hl + 2] = (uint8_t)(len >> 8);
+	h[hl + 3] = (uint8_t)len;
+	return hl + 4;
+}
+
+/* SRTP: packets [0, np) of a gathered batch are copied into the session's
+ * buffer and protected; iovecs, headers (the frame length is the protected
+ * length) and pk follow. A packet libsrtp refuses ends the batch: returns
+ * how many packets are ready (0: the first was refused). */
+static int tcp_protect(struct session *s, bool ws, int np, struct iovec *iov,
+		       uint8_t (*hdr)[WS_MAX_HEADER + 4], uint8_t *hlen, struct tcp_pkt *pk)
+{
+	for (int i = 0; i < np; i++) {
+		uint8_t *b = s->srtp_buf + (size_t)i * SRTP_STRIDE;
+		size_t len = pk[i].len;
+		if (len > SRTP_STRIDE - SRTP_TX_SPARE || !s->srtp[pk[i].track])
+			return i;
+		memcpy(b, pk[i].data, len);
+		if (srtp_tx_rtp(s->srtp[pk[i].track], b, &len) < 0 || len > UINT16_MAX)
+			return i;
+		hlen[i] = (uint8_t)tcp_frame_header(hdr[i], ws, s->tracks[pk[i].track].ch_rtp, len);
+		iov[2 * i] = (struct iovec){ hdr[i], hlen[i] };
+		iov[2 * i + 1] = (struct iovec){ b, len };
+		pk[i].data = b;
+		pk[i].len = (uint16_t)len;
+	}
+	return np;
+}
+
 static void session_send_tcp(struct session *s)
 {
 	struct client *c = s->client;
@@ -183,11 +267,9 @@ static void session_send_tcp(struct session *s)
 	for (int round = 0; round < 32; round++) {
 		session_maybe_skip(s, r);
 		struct iovec iov[2 * SEND_BATCH];
-		/* per packet: a WebSocket frame header (ws connections), then
-		 * the 4-byte '$' header */
 		uint8_t hdr[SEND_BATCH][WS_MAX_HEADER + 4];
 		uint8_t hlen[SEND_BATCH];
-		struct { uint64_t seq; const uint8_t *data; uint16_t len; uint8_t track; } pk[SEND_BATCH];
+		struct tcp_pkt pk[SEND_BATCH];
 		int np = 0;
 		uint64_t start = s->cursor, cur = s->cursor;
 		while (np < SEND_BATCH) {
@@ -222,13 +304,8 @@ static void session_send_tcp(struct session *s)
 				continue;
 			}
 			uint8_t *h = hdr[np];
-			size_t hl = c->ws ? ws_frame_header(h, WS_BINARY, 4 + (uint64_t)slot.len) : 0;
-			h[hl] = '$';
-			h[hl + 1] = (uint8_t)s->tracks[slot.track].ch_rtp;
-			h[hl + 2] = (uint8_t)(slot.len >> 8);
-			h[hl + 3] = (uint8_t)slot.len;
-			hlen[np] = (uint8_t)(hl + 4);
-			iov[2 * np] = (struct iovec){ h, hl + 4 };
+			hlen[np] = (uint8_t)tcp_frame_header(h, c->ws, s->tracks[slot.track].ch_rtp, slot.len);
+			iov[2 * np] = (struct iovec){ h, hlen[np] };
 			iov[2 * np + 1] = (struct iovec){ (void *)d, slot.len };
 			pk[np].seq = cur;
 			pk[np].data = d;
@@ -239,6 +316,17 @@ static void session_send_tcp(struct session *s)
 		}
 		if (!np)
 			return;
+		if (s->srtp_buf) {
+			int ready = tcp_protect(s, c->ws, np, iov, hdr, hlen, pk);
+			if (!ready) {
+				/* Refused (cannot happen with in-order packets of
+				 * RTP_MTU): drop it rather than send it in the clear. */
+				s->srtp_errors++;
+				s->cursor = pk[0].seq + 1;
+				continue;
+			}
+			np = ready;
+		}
 		ssize_t n = writev(c->fd, iov, 2 * np);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -347,6 +435,34 @@ static void udp_send_track(struct session *s, int t, struct iovec *iov, int n)
 	s->udp_drops += (uint64_t)(n - done);
 }
 
+/* SRTP: every gathered packet (nm[t] per track) is copied into the
+ * session's buffer and protected; the iovecs then point at the copies. A
+ * packet libsrtp refuses is dropped and counted, never sent in the clear.
+ * Equal-sized runs stay equal (each grows by the same tag), so UDP_SEGMENT
+ * still applies. */
+static void udp_protect(struct session *s, struct iovec (*iov)[SEND_BATCH], int *nm)
+{
+	int used = 0;
+	for (int t = 0; t < SOURCE_MAX_TRACKS; t++) {
+		int k = 0;
+		for (int i = 0; i < nm[t]; i++) {
+			uint8_t *b = s->srtp_buf + (size_t)used++ * SRTP_STRIDE;
+			size_t len = iov[t][i].iov_len;
+			if (len > SRTP_STRIDE - SRTP_TX_SPARE || !s->srtp[t]) {
+				s->srtp_errors++;
+				continue;
+			}
+			memcpy(b, iov[t][i].iov_base, len);
+			if (srtp_tx_rtp(s->srtp[t], b, &len) < 0) {
+				s->srtp_errors++;
+				continue;
+			}
+			iov[t][k++] = (struct iovec){ b, len };
+		}
+		nm[t] = k;
+	}
+}
+
 static void session_send_udp(struct session *s)
 {
 	struct ring *r = media_ring(s->media);
@@ -387,6 +503,8 @@ static void session_send_udp(struct session *s)
 		}
 		if (!total)
 			return;
+		if (s->srtp_buf)
+			udp_protect(s, iov, nm);
 		for (int t = 0; t < SOURCE_MAX_TRACKS; t++)
 			if (nm[t])
 				udp_send_track(s, t, iov[t], nm[t]);
@@ -456,7 +574,13 @@ static void session_on_rtcp(struct ev_loop *loop, int fd, uint32_t events, void 
 		else if (from.ss_family == AF_INET6 && s->peer_addr.ss_family == AF_INET6)
 			same = !memcmp(&((struct sockaddr_in6 *)&from)->sin6_addr,
 				       &((struct sockaddr_in6 *)&s->peer_addr)->sin6_addr, 16);
-		if (same && rtcp_valid(buf, (size_t)n))
+		if (!same)
+			continue;
+		int track = -1;
+		for (int t = 0; t < SOURCE_MAX_TRACKS; t++)
+			if (s->tracks[t].rtcp_fd == fd)
+				track = t;
+		if (session_rtcp_ok(s, track, buf, (size_t)n))
 			s->last_seen_us = ev_now_us();
 	}
 }
@@ -576,9 +700,13 @@ void session_end(struct session *s, bool send_bye)
 		mcast_session_update(s);   /* the last one leaving silences the group */
 	if (s->own_media && s->media)
 		media_pause(s->media);
-	log_tagged(LOG_INFO, &(struct log_tags){ .client = s->peer, .session = s->id }, "session %s ended (%llu packets, %llu bytes, %llu skips, %llu UDP drops)",
+	log_tagged(LOG_INFO, &(struct log_tags){ .client = s->peer, .session = s->id }, "session %s ended (%llu packets, %llu bytes, %llu skips, %llu UDP drops%s)",
 		s->id, (unsigned long long)s->packets_out, (unsigned long long)s->bytes_out,
-		(unsigned long long)s->skips, (unsigned long long)s->udp_drops);
+		(unsigned long long)s->skips, (unsigned long long)s->udp_drops, s->srtp_buf ? ", SRTP" : "");
+	if (s->srtp_errors)
+		log_tagged(LOG_WARN, &(struct log_tags){ .client = s->peer, .session = s->id },
+			   "session %s: %llu packets not sent because SRTP refused them", s->id,
+			   (unsigned long long)s->srtp_errors);
 	worker_schedule_reap(s->w);
 }
 
@@ -593,6 +721,9 @@ void session_free(struct session *s)
 		if (s->tracks[i].rtp_fd >= 0)
 			close(s->tracks[i].rtp_fd);
 	}
+	for (int i = 0; i < SOURCE_MAX_TRACKS; i++)
+		srtp_tx_free(&s->srtp[i]);
+	free(s->srtp_buf);
 	if (s->own_media) {
 		w->bytes_in_closed += media_bytes_in(s->media);
 		media_close(&s->media);

@@ -17,6 +17,9 @@
  *    themselves: the sender sends each packet once to the group while at
  *    least one of them is PLAYING (refcount `playing`), and is freed when
  *    the last multicast session is freed (`users`).
+ *  - SRTP keys: made at DESCRIBE and kept by the connection, moved into
+ *    the session its next SETUP creates (the connection's copy is wiped);
+ *    the session owns its SRTP contexts and frees them with itself.
  *  - Destruction is deferred: code that finds a client or session dead marks
  *    it (->dead) and the worker reaps it from the loop, so no callback ever
  *    runs on freed memory.
@@ -32,6 +35,7 @@
 #include "common/ipc-t.h"
 #include "proto/base64.h"
 #include "worker/media.h"
+#include "worker/srtp.h"
 
 #define CLIENT_IN_CAP   (RTSP_IN_LIMIT)
 #define CLIENT_BUF_START 2048
@@ -85,6 +89,13 @@ struct session {
 	uint64_t bitrate;                    /* bit/s over the last second or so */
 	char peer[64];
 	struct sockaddr_storage peer_addr;   /* the RTSP client's address: UDP only goes there */
+	/* SRTP (?srtp=1): one key and context per track, taken from the
+	 * DESCRIBE on the connection that created the session; srtp_buf holds
+	 * the protected copies of one send batch (the only per-viewer copy of
+	 * media). All NULL for plain RTP. */
+	struct srtp_tx *srtp[SOURCE_MAX_TRACKS];
+	uint8_t *srtp_buf;
+	uint64_t srtp_errors;                /* packets libsrtp refused (dropped) */
 	bool dead;
 };
 
@@ -125,6 +136,11 @@ struct client {
 	uint8_t *out;                        /* grows up to CLIENT_OUT_CAP */
 	size_t out_off, out_len, out_cap;
 	struct session *session;             /* interleaved session on this connection */
+	/* SRTP: the keys the last DESCRIBE of an ?srtp=1 URL put in its SDP,
+	 * until the SETUP that creates a session on this connection takes them
+	 * (so no two sessions ever share a key). */
+	bool srtp_keys_ready;
+	uint8_t srtp_keys[SOURCE_MAX_TRACKS][SRTP_KEY_LEN];
 	int64_t last_activity_us;
 	bool closing;                        /* send what is queued, then close */
 	bool dead;

@@ -88,7 +88,8 @@ static void worker_send_sessions(struct worker *w, uint32_t query)
 			bool tcp = false;
 			for (int t = 0; t < SOURCE_MAX_TRACKS; t++)
 				tcp |= s->tracks[t].setup && s->tracks[t].tcp;
-			snprintf(i->transport, sizeof i->transport, "%s", s->mcast ? "MCAST" : tcp ? "TCP" : "UDP");
+			snprintf(i->transport, sizeof i->transport, "%s%s", s->mcast ? "MCAST" : tcp ? "TCP" : "UDP",
+				 s->srtp_buf ? "/SRTP" : "");
 			i->state = (uint32_t)s->state;
 			i->age_s = (uint32_t)((now - s->created_us) / 1000000);
 			i->bytes = s->bytes_out;

@@ -51,6 +51,11 @@ void session_end(struct session *s, bool send_bye);        /* deferred */
 void session_free(struct session *s);
 int session_setup_udp(struct session *s, int track, const struct sockaddr_storage *peer,
 		      int client_rtp, int client_rtcp);
+/* SRTP: one context per track from keys (moved from the connection);
+ * 0, or -errno (the caller ends the session). */
+int session_srtp_start(struct session *s, const uint8_t keys[][SRTP_KEY_LEN], int ntracks);
+/* Plain RTCP, or SRTCP authentic under the track's key (track -1: unknown). */
+bool session_rtcp_ok(struct session *s, int track, const uint8_t *buf, size_t len);
 void session_play(struct session *s);
 void session_send(struct session *s);                       /* from the ring, as much as possible */
 void session_send_sr(struct session *s);

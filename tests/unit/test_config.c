@@ -131,6 +131,7 @@ static const char full_happytime_cfg[] =
 	"\t<multicast_group_base>232.10.0.0</multicast_group_base>\n"
 	"\t<multicast_port_base>30000</multicast_port_base>\n"
 	"\t<multicast_ttl>4</multicast_ttl>\n"
+	"\t<srtp_over_plain_rtsp>1</srtp_over_plain_rtsp>\n"
 	"</config>\n";
 
 static int load(const char *xml, struct rtspd_config *c, char *err)
@@ -226,6 +227,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c.multicast_group_base, "232.0.1.0");
 	assert_int_equal(c.multicast_port_base, 26000);
 	assert_int_equal(c.multicast_ttl, 16);
+	assert_false(c.srtp_over_plain_rtsp);
 	assert_int_equal(config_unsupported(&c, NULL, NULL), 0);
 	config_free(&c);
 }
@@ -375,6 +377,7 @@ static void test_full_happytime_file(void **state)
 	assert_string_equal(c.multicast_group_base, "232.10.0.0");
 	assert_int_equal(c.multicast_port_base, 30000);
 	assert_int_equal(c.multicast_ttl, 4);
+	assert_true(c.srtp_over_plain_rtsp);
 
 	config_free(&c);
 	config_free(&c);        /* safe twice */

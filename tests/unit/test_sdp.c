@@ -52,6 +52,21 @@ static void test_live_and_ipv6(void **state)
 	assert_non_null(strstr(buf, "a=range:npt=0-\r\n"));
 }
 
+static void test_srtp(void **state)
+{
+	char buf[1024];
+	const char *const crypto[] = { "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:KEY0", NULL };
+	struct sdp_session s = { .origin_ip = "1.2.3.4", .crypto = crypto };
+	assert_true(sdp_build(buf, sizeof buf, &s, two, 2) > 0);
+	/* the keyed track is RTP/SAVP with its key before its control ... */
+	assert_non_null(strstr(buf, "m=video 0 RTP/SAVP 96\r\na=rtpmap:96 H264/90000\r\n"));
+	assert_non_null(strstr(buf, "packetization-mode=1\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:KEY0\r\n"
+				    "a=control:trackID=0\r\n"));
+	/* ... the other stays as it was */
+	assert_non_null(strstr(buf, "m=audio 0 RTP/AVP 97\r\n"));
+	assert_null(strstr(strstr(buf, "m=audio"), "a=crypto"));
+}
+
 static void test_too_small(void **state)
 {
 	char buf[64];
@@ -87,6 +102,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_on_demand),
 		cmocka_unit_test(test_live_and_ipv6),
+		cmocka_unit_test(test_srtp),
 		cmocka_unit_test(test_too_small),
 		cmocka_unit_test(test_multicast),
 	};
