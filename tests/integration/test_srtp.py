@@ -246,3 +246,31 @@ def test_plain_rtsp_refused_by_default(server_factory):
         assert resp.status == 200 and all(m.proto == "RTP/AVP" for m in sdp.media)
     log = plain.log_text()
     assert "403 Forbidden: SRTP refused over plain RTSP" in log and "srtp_over_plain_rtsp" in log, log[-3000:]
+
+
+# ---------------------------------------------------------------- over TLS
+
+from test_tls import certs, tls  # noqa: E402,F401  (module fixtures: one RTSPS server)
+
+
+def test_ffmpeg_decodes_over_rtsps_without_opt_in(tls):
+    """The default: keys only over a secure channel. Over RTSPS (ffmpeg
+    carries the media interleaved in the TLS connection) ?srtp=1 plays and
+    decodes; the same server refuses it over plain RTSP with 403."""
+    require_tool("ffmpeg")
+    w, h = VIDEO["width"], VIDEO["height"]
+    url = "rtsps://127.0.0.1:%d/%s?srtp=1" % (tls.rtsps_port, PATH)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = os.path.join(tmp, "video.gray")
+        rc, _, err, _ = run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-i", url,
+                             "-map", "0:v:0", "-t", str(SECONDS), "-f", "rawvideo", "-pix_fmt", "gray", raw],
+                            SECONDS + 40)
+        assert rc == 0, "ffmpeg over RTSPS/SRTP: rc=%s %s" % (rc, err[-2000:])
+        size = os.path.getsize(raw)
+    assert size % (w * h) == 0 and size // (w * h) >= int(SECONDS * VIDEO["fps"]) - 3, \
+        "only %d bytes of %dx%d frames over RTSPS/SRTP" % (size, w, h)
+    # the session is gone by now; the log tells what it was
+    assert "with SRTP" in tls.log_text()
+    with RtspClient(port=tls.port) as c:
+        resp, _ = c.describe(c.url(PATH + "?srtp=1"))
+        assert resp.status == 403, resp
