@@ -9,7 +9,7 @@
 #include <openssl/err.h>
 
 /* TLS 1.2: ECDHE with AES-GCM or ChaCha20-Poly1305 only. TLS 1.3's suites
- * are all AEAD and forward-secret; OpenSSL's defaults are kept for them. */
+ * are all AEAD and forward-secret; we only put AES-128-GCM first. */
 #define TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL"
 
 static void ssl_error(char *err, size_t errlen, const char *what, const char *file)
@@ -47,7 +47,10 @@ SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *e
 	 * buffers: an idle connection costs a few hundred bytes, not 34 KiB. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 				      SSL_MODE_RELEASE_BUFFERS);
-	if (!SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS)) {
+	/* TLS 1.3: AES-128-GCM first, the cheapest of the three on hardware
+	 * with AES instructions (the media path encrypts every byte). */
+	if (!SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384") ||
+	    !SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS)) {
 		ssl_error(err, errlen, "cipher list", TLS12_CIPHERS);
 		SSL_CTX_free(ctx);
 		return NULL;
