@@ -1522,7 +1522,6 @@ static bool wants_notify(const struct rtspd_config *c) { return c->http_notify.e
 static bool wants_users(const struct rtspd_config *c) { return c->need_auth && c->nusers > 0; }
 static bool wants_proxies(const struct rtspd_config *c) { return c->nproxies > 0; }
 static bool wants_pushers(const struct rtspd_config *c) { return c->npushers > 0; }
-static bool wants_backchannel(const struct rtspd_config *c) { return c->backchannel.enable; }
 
 /* An <output> whose every value is 0 or empty means "as the source" for
  * everything, which needs no transcoding. */
@@ -1551,7 +1550,6 @@ static const struct {
 	{ "outputs", wants_outputs },
 	{ "proxies", wants_proxies },
 	{ "pushers", wants_pushers },
-	{ "backchannel.enable", wants_backchannel },
 };
 
 int config_unsupported(const struct rtspd_config *c,

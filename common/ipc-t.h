@@ -86,6 +86,11 @@ struct ipc_worker_config {
 	char     mcast_group[64];   /* dotted IPv4 in 232.0.0.0/8 */
 	int32_t  mcast_port;        /* CFG_MCAST_PORTS ports from here */
 	int32_t  mcast_ttl;
+	/* The audio back channel: offered in DESCRIBE when asked for (the
+	 * Require tag); bc_audio is the config's preferred format. The device
+	 * is the master's business (master/talk.c). */
+	uint32_t backchannel;
+	struct cfg_audio bc_audio;
 };
 
 /* IPC_CLIENT payload: this header, then `nbytes` bytes the master already

@@ -67,6 +67,8 @@ void supervisor_worker_config(const struct rtspd_config *cfg, const struct strea
 	snprintf(wc->stream_key, sizeof wc->stream_key, "%s", s->route.key);
 	snprintf(wc->file_path, sizeof wc->file_path, "%s", s->file_path);
 	snprintf(wc->serverip, sizeof wc->serverip, "%s", cfg->serverip);
+	wc->backchannel = cfg->backchannel.enable;
+	wc->bc_audio = cfg->backchannel.audio;
 	wc->multicast = cfg->multicast;
 	wc->mcast_ttl = cfg->multicast_ttl;
 	int port = 0;

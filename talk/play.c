@@ -367,7 +367,11 @@ static void on_packets(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 				t->jb.stats.malformed++;
 				continue;
 			}
+			/* The buffer's clock is the talker's format's; what was
+			 * refused before that still counts. */
+			uint64_t refused = t->jb.stats.malformed;
 			jitter_init(&t->jb, t->jb_fmt->clock_rate, TALK_JITTER_DELAY_US);
+			t->jb.stats.malformed = refused;
 		}
 		jitter_put(&t->jb, pkt, len, h.arrival_us);
 	}

@@ -236,7 +236,7 @@ void client_flush(struct client *c)
 static void client_interleaved(struct client *c, uint8_t channel, const uint8_t *data, size_t len)
 {
 	struct session *s = c->session;
-	if (!s)
+	if (!s || backchannel_interleaved(s, channel, data, len))
 		return;
 	for (int i = 0; i < SOURCE_MAX_TRACKS; i++)
 		if (s->tracks[i].setup && s->tracks[i].tcp && s->tracks[i].ch_rtcp == channel &&
@@ -264,6 +264,10 @@ void client_process(struct client *c)
 	size_t off = 0;
 	while (!c->dead && !c->closing && off < c->in_len) {
 		const uint8_t *p = c->in + off;
+		/* A SETUP waits for the master (the back channel's device):
+		 * requests behind it wait too; '$' frames still flow. */
+		if (c->waiting && p[0] != '$')
+			break;
 		size_t avail = c->in_len - off;
 		if (p[0] == '$') {
 			if (avail < 4)
@@ -317,13 +321,16 @@ void client_close(struct client *c)
 	/* UDP sessions opened on this connection live on until timeout/TEARDOWN
 	 * (their client's RTCP keeps them alive). A multicast session ends
 	 * with it: nothing else would tell that its viewer left, and the group
-	 * would go on sending for the whole session timeout. */
+	 * would go on sending for the whole session timeout. So does a session
+	 * with a back channel: the device is the only one, and a talker that
+	 * vanished must not hold it for the whole timeout. */
 	for (struct session *s = c->w->sessions; s; s = s->next) {
 		if (s->client == c)
 			s->client = NULL;
-		if (s->mcast && !s->dead && s->setup_conn == c->conn_id) {
+		if ((s->mcast || s->talk) && !s->dead && s->setup_conn == c->conn_id) {
 			log_tagged(LOG_INFO, &(struct log_tags){ .client = s->peer, .session = s->id },
-				   "session %s: its RTSP connection closed, leaving the multicast group", s->id);
+				   "session %s: its RTSP connection closed, %s", s->id,
+				   s->mcast ? "leaving the multicast group" : "ending its back channel");
 			session_end(s, false);
 		}
 	}

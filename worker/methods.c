@@ -62,6 +62,13 @@ static void reply_send(struct client *c, const char *content_type, const char *b
 		client_queue(c, body, body_len);
 }
 
+void methods_reply_ok(struct client *c, int cseq, const char *headers, size_t len)
+{
+	reply_begin(200, cseq);
+	reply_add("%.*s", (int)len, headers);
+	reply_send(c, NULL, NULL, 0);
+}
+
 void methods_reply_error(struct client *c, int status, int cseq, const char *why)
 {
 	log_msg(status >= 500 ? LOG_WARN : LOG_INFO, NULL, c->peer, "%d %s: %s", status, rtsp_reason(status), why);
@@ -172,7 +179,8 @@ static void do_options(struct client *c, const struct rtsp_request *req, struct 
 	reply_send(c, NULL, NULL, 0);
 }
 
-static void do_describe(struct client *c, const struct rtsp_request *req, const struct rtsp_url *u)
+static void do_describe(struct client *c, const struct rtsp_request *req, const struct rtsp_url *u,
+			bool backchannel)
 {
 	struct worker *w = c->w;
 	struct media *m = stream_media(w);
@@ -188,7 +196,7 @@ static void do_describe(struct client *c, const struct rtsp_request *req, const 
 	if (srtp && !srtp_allowed(c, req))
 		return;
 	static char crypto_lines[SOURCE_MAX_TRACKS][SRTP_SDES_ATTR_MAX];
-	const char *crypto[SOURCE_MAX_TRACKS] = { NULL };
+	const char *crypto[SOURCE_MAX_TRACKS + 1] = { NULL };
 	c->srtp_keys_ready = false;
 	if (srtp) {
 		for (int i = 0; i < media_ntracks(m); i++) {
@@ -206,9 +214,22 @@ static void do_describe(struct client *c, const struct rtsp_request *req, const 
 	bool v6;
 	local_ip(c, ip, sizeof ip, &v6);
 	snprintf(tool, sizeof tool, "rtspd %s", RTSPD_VERSION);
-	const char *sections[SOURCE_MAX_TRACKS];
-	for (int i = 0; i < media_ntracks(m); i++)
+	const char *sections[SOURCE_MAX_TRACKS + 1];
+	int nsections = media_ntracks(m);
+	for (int i = 0; i < nsections; i++)
 		sections[i] = media_track(m, i)->sdp;
+	/* The back channel (Require: www.onvif.org/ver20/backchannel): one
+	 * more section, a=sendonly, control = one past the media tracks. */
+	static char bc_section[2048];
+	if (backchannel && url_mcast_mode(u) <= 0) {
+		struct bc_format f[BC_MAX_FORMATS];
+		int nf = backchannel_formats(w, f);
+		if (nf <= 0 || bc_sdp_section(bc_section, sizeof bc_section, f, nf) < 0) {
+			methods_reply_error(c, 500, req->cseq, "no back-channel format can be decoded");
+			return;
+		}
+		sections[nsections++] = bc_section;
+	}
 	struct sdp_session ss = {
 		.origin_ip = ip, .ipv6 = v6, .session_id = (unsigned)(ev_now_us() & 0x7fffffff),
 		.name = w->cfg.stream_key, .tool = tool, .live = media_is_live(m), .duration = media_duration(m),
@@ -223,7 +244,7 @@ static void do_describe(struct client *c, const struct rtsp_request *req, const 
 		ss.mcast_port = w->cfg.mcast_port;
 		ss.live = true;   /* the group is one broadcast: no Range of its own */
 	}
-	int n = sdp_build(sdp, sizeof sdp, &ss, sections, media_ntracks(m));
+	int n = sdp_build(sdp, sizeof sdp, &ss, sections, nsections);
 	explicit_bzero(crypto_lines, sizeof crypto_lines);
 	if (n < 0) {
 		methods_reply_error(c, 500, req->cseq, "SDP too large");
@@ -270,6 +291,63 @@ static int choose_transport(const struct rtsp_transport *ts, int n, bool allow_m
 	return -1;
 }
 
+/* A new session for a SETUP: its media (the live one, a multicast group's,
+ * or its own for on demand) and SRTP keys. NULL when refused (answered). */
+static struct session *create_session(struct client *c, const struct rtsp_request *req, bool mcast, bool srtp)
+{
+	struct worker *w = c->w;
+	struct session *s;
+	if (w->nsessions >= w->cfg.max_sessions) {
+		methods_reply_error(c, 453, req->cseq, "session limit reached");
+		return NULL;
+	}
+	s = session_new(w, c);
+	if (!s) {
+		methods_reply_error(c, 500, req->cseq, "out of memory");
+		return NULL;
+	}
+	if (mcast) {
+		char err[256] = "";
+		int r = mcast_attach(w, s, err, sizeof err);
+		if (r < 0) {
+			log_msg(LOG_ERROR, NULL, c->peer, "multicast SETUP: %s", err);
+			session_end(s, false);
+			methods_reply_error(c, 503, req->cseq, "the multicast group cannot be used");
+			return NULL;
+		}
+	} else if (w->live) {
+		s->media = w->live;
+	} else {
+		char err[256] = "";
+		struct media_params mp = {
+			.source_kind = (int)w->cfg.source_kind, .path = w->cfg.file_path,
+			.loop_nums = w->cfg.loop_nums, .live = false,
+			.ring_slots = 4096, .ring_bytes = 2 * 1024 * 1024,
+		};
+		if (media_open(&s->media, w->loop, &mp, sessions_notify, w, err, sizeof err) < 0) {
+			log_msg(LOG_ERROR, NULL, c->peer, "cannot open the stream for a session: %s", err);
+			session_end(s, false);
+			methods_reply_error(c, 500, req->cseq, "cannot open the stream");
+			return NULL;
+		}
+		s->own_media = true;
+		media_set_reader(s->media, &s->cursor);
+	}
+	if (srtp) {
+		int r = session_srtp_start(s, (const uint8_t (*)[SRTP_KEY_LEN])c->srtp_keys, media_ntracks(s->media));
+		explicit_bzero(c->srtp_keys, sizeof c->srtp_keys);
+		c->srtp_keys_ready = false;
+		if (r < 0) {
+			log_msg(LOG_ERROR, NULL, c->peer, "cannot set up SRTP: %s", strerror(-r));
+			session_end(s, false);
+			methods_reply_error(c, 500, req->cseq, "cannot set up SRTP");
+			return NULL;
+		}
+	}
+	worker_status_changed(w);
+	return s;
+}
+
 static void do_setup(struct client *c, const struct rtsp_request *req, const struct rtsp_url *u,
 		     struct session *s)
 {
@@ -286,6 +364,21 @@ static void do_setup(struct client *c, const struct rtsp_request *req, const str
 			return;
 		}
 		track = 0;
+	}
+	if (track == media_ntracks(m) && w->cfg.backchannel) {
+		/* The back channel's control URL (one past the media tracks). */
+		if (s && s->mcast) {
+			methods_reply_error(c, 461, req->cseq, "no back channel in a multicast session");
+			return;
+		}
+		bool made = false;
+		if (!s) {
+			if (!(s = create_session(c, req, false, false)))
+				return;
+			made = true;
+		}
+		backchannel_setup(c, req, s, made);
+		return;
 	}
 	if (track >= media_ntracks(m)) {
 		methods_reply_error(c, 404, req->cseq, "no such track");
@@ -351,55 +444,9 @@ static void do_setup(struct client *c, const struct rtsp_request *req, const str
 	}
 	bool created = false;
 	if (!s) {
-		if (w->nsessions >= w->cfg.max_sessions) {
-			methods_reply_error(c, 453, req->cseq, "session limit reached");
+		if (!(s = create_session(c, req, mcast, srtp)))
 			return;
-		}
-		s = session_new(w, c);
-		if (!s) {
-			methods_reply_error(c, 500, req->cseq, "out of memory");
-			return;
-		}
 		created = true;
-		if (mcast) {
-			char err[256] = "";
-			int r = mcast_attach(w, s, err, sizeof err);
-			if (r < 0) {
-				log_msg(LOG_ERROR, NULL, c->peer, "multicast SETUP: %s", err);
-				session_end(s, false);
-				methods_reply_error(c, 503, req->cseq, "the multicast group cannot be used");
-				return;
-			}
-		} else if (w->live) {
-			s->media = w->live;
-		} else {
-			char err[256] = "";
-			struct media_params mp = {
-				.source_kind = (int)w->cfg.source_kind, .path = w->cfg.file_path,
-				.loop_nums = w->cfg.loop_nums, .live = false,
-				.ring_slots = 4096, .ring_bytes = 2 * 1024 * 1024,
-			};
-			if (media_open(&s->media, w->loop, &mp, sessions_notify, w, err, sizeof err) < 0) {
-				log_msg(LOG_ERROR, NULL, c->peer, "cannot open the stream for a session: %s", err);
-				session_end(s, false);
-				methods_reply_error(c, 500, req->cseq, "cannot open the stream");
-				return;
-			}
-			s->own_media = true;
-			media_set_reader(s->media, &s->cursor);
-		}
-		if (srtp) {
-			int r = session_srtp_start(s, (const uint8_t (*)[SRTP_KEY_LEN])c->srtp_keys, media_ntracks(s->media));
-			explicit_bzero(c->srtp_keys, sizeof c->srtp_keys);
-			c->srtp_keys_ready = false;
-			if (r < 0) {
-				log_msg(LOG_ERROR, NULL, c->peer, "cannot set up SRTP: %s", strerror(-r));
-				session_end(s, false);
-				methods_reply_error(c, 500, req->cseq, "cannot set up SRTP");
-				return;
-			}
-		}
-		worker_status_changed(w);
 	}
 	struct session_track *st = &s->tracks[track];
 	const struct media_track *mt = media_track(s->media, track);
@@ -529,6 +576,20 @@ static void do_play(struct client *c, const struct rtsp_request *req, struct ses
 		methods_reply_error(c, 455, req->cseq, "PLAY before SETUP");
 		return;
 	}
+	bool any_media = false;
+	for (int i = 0; i < SOURCE_MAX_TRACKS; i++)
+		any_media |= s->tracks[i].setup;
+	if (!any_media) {
+		/* Only the back channel is set up (a talker, e.g. rtsp-talk): no
+		 * media to start; its audio is welcome from now on. */
+		s->state = SESSION_PLAYING;
+		s->last_seen_us = ev_now_us();
+		reply_begin(200, req->cseq);
+		reply_add("Session: %s;timeout=%d\r\nRange: npt=now-\r\n", s->id, w->cfg.session_timeout);
+		reply_send(c, NULL, NULL, 0);
+		log_msg(LOG_INFO, NULL, c->peer, "session %s: PLAY (back channel only)", s->id);
+		return;
+	}
 	struct media *m = s->media;
 	const char *rh = rtsp_header(req, "Range");
 	struct rtsp_range range;
@@ -651,11 +712,18 @@ static void do_parameter(struct client *c, const struct rtsp_request *req, struc
 struct require_state {
 	char unsupported[512];
 	size_t len;
+	bool backchannel_ok;         /* this worker offers the back channel */
+	bool backchannel;            /* ... and the request asks for it */
 };
 
 static int collect_tag(const char *tag, size_t taglen, void *arg)
 {
 	struct require_state *st = arg;
+	if (taglen == strlen(BC_TAG) && !strncasecmp(tag, BC_TAG, taglen)) {
+		st->backchannel = true;
+		if (st->backchannel_ok)
+			return 0;
+	}
 	int n = snprintf(st->unsupported + st->len, sizeof st->unsupported - st->len, "%s%.*s",
 			 st->len ? ", " : "", (int)taglen, tag);
 	if (n > 0 && (size_t)n < sizeof st->unsupported - st->len)
@@ -680,7 +748,7 @@ void methods_handle(struct client *c, const struct rtsp_request *req)
 		methods_reply_error(c, 505, req->cseq, "only RTSP/1.0 is spoken here");
 		return;
 	}
-	struct require_state rq = { .len = 0 };
+	struct require_state rq = { .len = 0, .backchannel_ok = w->cfg.backchannel };
 	const char *require = rtsp_header(req, "Require");
 	const char *preq = rtsp_header(req, "Proxy-Require");
 	if (require)
@@ -713,7 +781,7 @@ void methods_handle(struct client *c, const struct rtsp_request *req)
 	if (!strcmp(method, "OPTIONS"))
 		do_options(c, req, s);
 	else if (!strcmp(method, "DESCRIBE"))
-		do_describe(c, req, &u);
+		do_describe(c, req, &u, rq.backchannel);
 	else if (!strcmp(method, "SETUP"))
 		do_setup(c, req, &u, s);
 	else if (!strcmp(method, "PLAY"))

@@ -567,14 +567,7 @@ static void session_on_rtcp(struct ev_loop *loop, int fd, uint32_t events, void 
 			continue;
 		/* Only the client's own address counts: a spoofed RTCP packet from
 		 * elsewhere neither keeps the session alive nor moves its media. */
-		bool same = false;
-		if (from.ss_family == AF_INET && s->peer_addr.ss_family == AF_INET)
-			same = ((struct sockaddr_in *)&from)->sin_addr.s_addr ==
-			       ((struct sockaddr_in *)&s->peer_addr)->sin_addr.s_addr;
-		else if (from.ss_family == AF_INET6 && s->peer_addr.ss_family == AF_INET6)
-			same = !memcmp(&((struct sockaddr_in6 *)&from)->sin6_addr,
-				       &((struct sockaddr_in6 *)&s->peer_addr)->sin6_addr, 16);
-		if (!same)
+		if (!session_from_client(s, &from))
 			continue;
 		int track = -1;
 		for (int t = 0; t < SOURCE_MAX_TRACKS; t++)
@@ -621,13 +614,9 @@ static void set_port(struct sockaddr_storage *ss, int port)
 		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
 }
 
-int session_setup_udp(struct session *s, int track, const struct sockaddr_storage *peer,
-		      int client_rtp, int client_rtcp)
+int session_udp_pair(struct session *s, int slot, int family, int *rtp_fd, int *rtcp_fd, int *port_out)
 {
 	struct worker *w = s->w;
-	struct session_track *t = &s->tracks[track];
-	int family = peer->ss_family == AF_INET6 ? AF_INET6 : AF_INET;
-	int slot = media_track(s->media, track)->type == AVMEDIA_TYPE_VIDEO ? 0 : 1;
 	int base0 = w->cfg.udp_base_port;
 	int nblocks = (65535 - base0) / SESSION_PORTS;
 	if (nblocks <= 0)
@@ -650,33 +639,61 @@ int session_setup_udp(struct session *s, int track, const struct sockaddr_storag
 			s->port_base = base0 + blk * SESSION_PORTS;
 			w->next_port_block = (blk + 1) % nblocks;
 		}
-		if (t->rtp_fd >= 0) {
-			ev_del(w->loop, t->rtcp_fd);
-			close(t->rtp_fd);
-			close(t->rtcp_fd);
-		}
-		t->rtp_fd = a;
-		t->rtcp_fd = b;
-		t->server_port = port;
-		t->rtp_dst = *peer;
-		set_port(&t->rtp_dst, client_rtp);
-		t->rtcp_dst = *peer;
-		set_port(&t->rtcp_dst, client_rtcp);
-		t->dst_len = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-		/* Connected: the kernel caches the route, and sendmmsg needs no address. */
-		if (connect(a, (struct sockaddr *)&t->rtp_dst, t->dst_len) < 0) {
-			int e = -errno;
-			close(a);
-			close(b);
-			t->rtp_fd = t->rtcp_fd = -1;
-			return e;
-		}
-		ev_add(w->loop, b, EPOLLIN, session_on_rtcp, s);
-		t->tcp = false;
-		t->setup = true;
+		*rtp_fd = a;
+		*rtcp_fd = b;
+		*port_out = port;
 		return 0;
 	}
 	return -EADDRINUSE;
+}
+
+bool session_from_client(const struct session *s, const struct sockaddr_storage *from)
+{
+	if (from->ss_family == AF_INET && s->peer_addr.ss_family == AF_INET)
+		return ((const struct sockaddr_in *)from)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)&s->peer_addr)->sin_addr.s_addr;
+	if (from->ss_family == AF_INET6 && s->peer_addr.ss_family == AF_INET6)
+		return !memcmp(&((const struct sockaddr_in6 *)from)->sin6_addr,
+			       &((const struct sockaddr_in6 *)&s->peer_addr)->sin6_addr, 16);
+	return false;
+}
+
+int session_setup_udp(struct session *s, int track, const struct sockaddr_storage *peer,
+		      int client_rtp, int client_rtcp)
+{
+	struct worker *w = s->w;
+	struct session_track *t = &s->tracks[track];
+	int family = peer->ss_family == AF_INET6 ? AF_INET6 : AF_INET;
+	int slot = media_track(s->media, track)->type == AVMEDIA_TYPE_VIDEO ? 0 : 1;
+	int a, b, port;
+	int r = session_udp_pair(s, slot, family, &a, &b, &port);
+	if (r < 0)
+		return r;
+	if (t->rtp_fd >= 0) {
+		ev_del(w->loop, t->rtcp_fd);
+		close(t->rtp_fd);
+		close(t->rtcp_fd);
+	}
+	t->rtp_fd = a;
+	t->rtcp_fd = b;
+	t->server_port = port;
+	t->rtp_dst = *peer;
+	set_port(&t->rtp_dst, client_rtp);
+	t->rtcp_dst = *peer;
+	set_port(&t->rtcp_dst, client_rtcp);
+	t->dst_len = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	/* Connected: the kernel caches the route, and sendmmsg needs no address. */
+	if (connect(a, (struct sockaddr *)&t->rtp_dst, t->dst_len) < 0) {
+		int e = -errno;
+		close(a);
+		close(b);
+		t->rtp_fd = t->rtcp_fd = -1;
+		return e;
+	}
+	ev_add(w->loop, b, EPOLLIN, session_on_rtcp, s);
+	t->tcp = false;
+	t->setup = true;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- lifetime */
@@ -723,6 +740,7 @@ void session_free(struct session *s)
 	}
 	for (int i = 0; i < SOURCE_MAX_TRACKS; i++)
 		srtp_tx_free(&s->srtp[i]);
+	backchannel_free(s);
 	free(s->srtp_buf);
 	if (s->own_media) {
 		w->bytes_in_closed += media_bytes_in(s->media);

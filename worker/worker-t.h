@@ -48,6 +48,27 @@
 struct client;
 struct session;
 
+/* The audio back channel of a session (backchannel.c): the talker's RTP
+ * arrives on UDP server ports or interleaved channels and is passed on,
+ * never waited for, through pkt_fd to the talk process that owns the
+ * device. */
+struct session_talk {
+	bool setup;                          /* the master granted the device */
+	bool pending;                        /* SETUP waits for the master's answer */
+	bool tcp;
+	int ch_rtp, ch_rtcp;                 /* interleaved */
+	int rtp_fd, rtcp_fd;                 /* UDP server ports (slot 3) */
+	int server_port;
+	int pkt_fd;                          /* our end of the packet socket, -1 once closed */
+	uint32_t request_id;
+	uint32_t waiting_conn;               /* the connection whose SETUP waits */
+	int cseq;
+	bool created;                        /* the waiting SETUP created the session */
+	char transport[256];                 /* the Transport answer, once granted */
+	char url[1024];
+	uint64_t packets, dropped, early;    /* passed on; refused by a full socket; before PLAY */
+};
+
 struct session_track {
 	bool setup;
 	bool tcp;
@@ -96,6 +117,7 @@ struct session {
 	struct srtp_tx *srtp[SOURCE_MAX_TRACKS];
 	uint8_t *srtp_buf;
 	uint64_t srtp_errors;                /* packets libsrtp refused (dropped) */
+	struct session_talk *talk;           /* the back channel, if set up (owned) */
 	bool dead;
 };
 
@@ -143,6 +165,7 @@ struct client {
 	uint8_t srtp_keys[SOURCE_MAX_TRACKS][SRTP_KEY_LEN];
 	int64_t last_activity_us;
 	bool closing;                        /* send what is queued, then close */
+	bool waiting;                        /* a SETUP waits for the master: read no further request */
 	bool dead;
 };
 
@@ -178,6 +201,7 @@ struct worker {
 	bool reap_pending;
 	long long housekeeping_timer;
 	uint32_t next_conn_id;
+	uint32_t next_talk_request;
 	uint64_t bytes_out, packets_out;
 	uint64_t bytes_in_closed;            /* source bytes of on-demand media already closed */
 	char cname[128];

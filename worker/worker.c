@@ -303,6 +303,14 @@ static void worker_on_ipc(struct ev_loop *loop, int fd, uint32_t events, void *a
 			worker_kick(w, hdr.peer, id);
 			break;
 		}
+		case IPC_TALK_RESULT:
+			if ((size_t)n == sizeof(struct ipc_talk_result)) {
+				struct ipc_talk_result r;
+				memcpy(&r, buf, sizeof r);
+				r.reason[sizeof r.reason - 1] = 0;
+				backchannel_result(w, hdr.peer, &r);
+			}
+			break;
 		default:
 			log_warn("IPC %s: not expected by a worker", ipc_type_name(hdr.type));
 		}

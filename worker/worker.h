@@ -51,6 +51,11 @@ void session_end(struct session *s, bool send_bye);        /* deferred */
 void session_free(struct session *s);
 int session_setup_udp(struct session *s, int track, const struct sockaddr_storage *peer,
 		      int client_rtp, int client_rtcp);
+/* Binds the session's UDP server port pair for slot (0 video, 1 audio,
+ * 2 metadata, 3 back channel) in its block of SESSION_PORTS. */
+int session_udp_pair(struct session *s, int slot, int family, int *rtp_fd, int *rtcp_fd, int *port);
+/* Whether a datagram from this address is the session's client's. */
+bool session_from_client(const struct session *s, const struct sockaddr_storage *from);
 /* SRTP: one context per track from keys (moved from the connection);
  * 0, or -errno (the caller ends the session). */
 int session_srtp_start(struct session *s, const uint8_t keys[][SRTP_KEY_LEN], int ntracks);
@@ -80,8 +85,23 @@ void mcast_housekeeping(struct worker *w, int64_t now);     /* sender reports ev
 void mcast_bye(struct worker *w);                           /* worker stop: RTCP BYE to the group */
 void mcast_close(struct worker *w);                         /* worker exit: free what is left */
 
+/* backchannel.c: the talker's side of the audio back channel */
+/* The formats the DESCRIBE offers (this worker's config, this FFmpeg). */
+int backchannel_formats(struct worker *w, struct bc_format *out);
+/* SETUP of the back-channel track: asks the master for the device and
+ * answers when it replies (the connection reads no further request
+ * meanwhile). created: s was made by this SETUP (ended on refusal). */
+void backchannel_setup(struct client *c, const struct rtsp_request *req, struct session *s, bool created);
+/* IPC_TALK_RESULT from the master. */
+void backchannel_result(struct worker *w, uint32_t request_id, const struct ipc_talk_result *r);
+/* A '$' frame on the session's back-channel channels; true if it was one. */
+bool backchannel_interleaved(struct session *s, uint8_t channel, const uint8_t *data, size_t len);
+void backchannel_free(struct session *s);                   /* from session_free */
+
 /* methods.c */
 void methods_handle(struct client *c, const struct rtsp_request *req);
 void methods_reply_error(struct client *c, int status, int cseq, const char *why);
+/* 200 with these header lines (CRLF-terminated), for answers given late. */
+void methods_reply_ok(struct client *c, int cseq, const char *headers, size_t len);
 
 #endif

@@ -132,8 +132,9 @@ def rss_kb(pid):
 class Server:
     """One rtspd process started with its own config in a tmp dir."""
 
-    def __init__(self, tmpdir, media=None, **cfg):
+    def __init__(self, tmpdir, media=None, env=None, **cfg):
         self.dir = str(tmpdir)
+        self.extra_env = env or {}
         os.makedirs(self.dir, exist_ok=True)
         self.media_dir = media or media_dir()
         self.port = free_tcp_port()
@@ -170,6 +171,7 @@ class Server:
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:quarantine_size_mb=16:"
                                        "malloc_context_size=20")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        env.update(self.extra_env)
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([rtspd_bin(), "-c", self.config_path],
                                      stdin=subprocess.DEVNULL, stdout=self.log,
@@ -299,8 +301,8 @@ def server_factory(tmp_path_factory):
     require_server_env()
     started = []
 
-    def start_server(media=None, **cfg):
-        s = Server(tmp_path_factory.mktemp("rtspd"), media=media, **cfg)
+    def start_server(media=None, env=None, **cfg):
+        s = Server(tmp_path_factory.mktemp("rtspd"), media=media, env=env, **cfg)
         started.append(s)
         return s.start()
 

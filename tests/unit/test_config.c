@@ -887,7 +887,6 @@ static void test_unsupported(void **state)
 	static const char *const expected[] = {
 		"metadata",
 		"need_auth", "http_notify.enable", "users", "outputs", "proxies", "pushers",
-		"backchannel.enable",
 	};
 	size_t nexp = sizeof expected / sizeof expected[0];
 	assert_int_equal(n, nexp);
