@@ -155,6 +155,8 @@ class Server:
             "session_timeout": 60,
         }
         nodes.update(cfg)
+        # where start() knocks: the one address the server listens on, if set
+        self.connect_host = str(nodes["serverip"]) or "127.0.0.1"
         with open(self.config_path, "w") as f:
             f.write("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<config>\n")
             for k, v in nodes.items():
@@ -183,7 +185,7 @@ class Server:
                 raise AssertionError("rtspd exited with %s before accepting:\n%s"
                                      % (self.proc.returncode, self.log_text()[-4000:]))
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                socket.create_connection((self.connect_host, self.port), timeout=0.5).close()
                 return self
             except OSError:
                 pass

@@ -1,6 +1,7 @@
-"""IPv6 (rtsp://[::1]:PORT/ for plain RTSP over TCP and UDP, and for the
-HTTP tunnel) and UDP hygiene: RTCP sent to a session's server port from
-another address neither keeps the session alive nor moves its media."""
+"""IPv6 (rtsp://[::1]:PORT/ for plain RTSP over TCP and UDP, the HTTP
+tunnel, RTSPS and SRTP; <serverip> as an IPv6 address or a host name) and
+UDP hygiene: RTCP sent to a session's server port from another address
+neither keeps the session alive nor moves its media."""
 
 import socket
 import struct
@@ -35,6 +36,52 @@ def test_ipv6_loopback(server_factory, transport):
     video = [l for l in out.splitlines() if l.startswith("0,")]
     assert len(video) >= 40, "only %d frames over [::1] (%s)" % (len(video), transport)
     assert "client=[::1]:" in srv.log_text()
+
+
+def decode_frames(url, transport="tcp", seconds=2):
+    rc, out, err, _ = run(["ffmpeg", "-v", "error", "-rtsp_transport", transport, "-i", url, "-t", str(seconds),
+                           "-f", "framemd5", "-"], 60)
+    assert rc == 0, "ffmpeg %s (%s) failed: %s" % (url, transport, err[-2000:])
+    return len([l for l in out.splitlines() if l.startswith("0,")])
+
+
+def test_ipv6_rtsps_and_srtp(server_factory, tmp_path):
+    """RTSPS over [::1] (the TLS front passes the client's IPv6 address on),
+    and SRTP over UDP to an IPv6 client."""
+    if not have_ipv6_loopback():
+        pytest.skip("this machine has no IPv6 loopback address (::1)")
+    cert, key = str(tmp_path / "c.pem"), str(tmp_path / "k.pem")
+    rc, _, err, _ = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                         "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", key, "-out", cert], 60)
+    assert rc == 0, err
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    tls_port = s.getsockname()[1]
+    s.close()
+    srv = server_factory(ipv6_enable=1, rtsps_enable=1, rtsps_port=tls_port, rtsps_cert=cert, rtsps_key=key,
+                         srtp_over_plain_rtsp=1)
+    assert wait_for(lambda: "TLS front started" in srv.log_text(), 10)
+    time.sleep(0.3)
+    assert decode_frames("rtsps://[::1]:%d/test" % tls_port) >= 40
+    assert decode_frames("rtsp://[::1]:%d/sample.mp4?srtp=1" % srv.port, "udp") >= 40
+    log = srv.log_text()
+    assert "client=[::1]:" in log and "with SRTP" in log
+
+
+@pytest.mark.parametrize("serverip", ["::1", "localhost"])
+def test_serverip_ipv6_address_or_host_name(server_factory, serverip):
+    """<serverip> binds what it names: an IPv6 address (only there), or a
+    host name (each address it resolves to)."""
+    if not have_ipv6_loopback():
+        pytest.skip("this machine has no IPv6 loopback address (::1)")
+    srv = server_factory(ipv6_enable=1, serverip=serverip)
+    host = "[::1]" if serverip == "::1" else "127.0.0.1"
+    assert decode_frames("rtsp://%s:%d/test" % (host, srv.port)) >= 40
+    if serverip == "::1":
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
+    assert "listening for RTSP on %s" % ("[::1]:%d" % srv.port if serverip == "::1" else "127.0.0.1:%d" % srv.port) \
+        in srv.log_text()
 
 
 def receiver_report(ssrc=0x12345678):
