@@ -66,7 +66,12 @@ void backchannel_free(struct session *s)
 			   "%llu sent before PLAY (ignored)",
 			   (unsigned long long)t->packets, (unsigned long long)t->dropped,
 			   (unsigned long long)t->early);
+	if (t->srtp_errors)
+		log_tagged(LOG_INFO, &(struct log_tags){ .client = s->peer, .session = s->id },
+			   "back channel: %llu SRTP packets did not authenticate (dropped)",
+			   (unsigned long long)t->srtp_errors);
 	talk_close(s->w, t);
+	srtp_tx_free(&t->srtp);
 	free(t);
 	s->talk = NULL;
 }
@@ -85,6 +90,17 @@ static void forward(struct session *s, const uint8_t *pkt, size_t len)
 	if (len < 12 || len > 2048) {
 		t->dropped++;
 		return;
+	}
+	uint8_t clear[2048 + SRTP_TX_SPARE] __attribute__((aligned(8)));
+	if (t->srtp) {
+		/* Authenticated and decrypted here: the talk process only ever
+		 * sees RTP, and a forged packet never reaches a decoder. */
+		memcpy(clear, pkt, len);
+		if (srtp_rx_rtp(t->srtp, clear, &len) < 0) {
+			t->srtp_errors++;
+			return;
+		}
+		pkt = clear;
 	}
 	struct talk_packet_hdr h = { .arrival_us = ev_now_us() };
 	struct iovec iov[2] = { { &h, sizeof h }, { (void *)pkt, len } };
@@ -176,7 +192,8 @@ void backchannel_setup(struct client *c, const struct rtsp_request *req, struct 
 	int nt = th ? rtsp_parse_transports(th, ts, 8) : -EINVAL;
 	int pick = -1;
 	for (int i = 0; i < nt; i++) {
-		if (ts[i].profile != RTSP_PROFILE_AVP || ts[i].mode_record)
+		if ((ts[i].profile != RTSP_PROFILE_AVP && !(s->srtp_buf && ts[i].profile == RTSP_PROFILE_SAVP)) ||
+		    ts[i].mode_record)
 			continue;
 		if (ts[i].lower == RTSP_LOWER_TCP || (ts[i].client_port[0] > 0 && !ts[i].multicast_given)) {
 			pick = i;
@@ -215,6 +232,13 @@ void backchannel_setup(struct client *c, const struct rtsp_request *req, struct 
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
 	s->talk = t;
 	t->rtp_fd = t->rtcp_fd = -1;
+	if (s->srtp_buf && srtp_tx_create(&t->srtp, s->talk_key) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		t->pkt_fd = -1;
+		answer_error(s, c, 500, "cannot set up SRTP for the back channel");
+		return;
+	}
 	t->pkt_fd = sv[0];
 	t->tcp = tcp;
 	t->cseq = req->cseq;
@@ -225,7 +249,7 @@ void backchannel_setup(struct client *c, const struct rtsp_request *req, struct 
 
 	struct rtsp_transport out;
 	rtsp_transport_init(&out);
-	out.profile = RTSP_PROFILE_AVP;
+	out.profile = tr.profile;   /* RTP/AVP, or RTP/SAVP for an SRTP session */
 	out.unicast_given = true;
 	out.multicast = false;
 	if (tcp) {

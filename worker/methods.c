@@ -195,7 +195,7 @@ static void do_describe(struct client *c, const struct rtsp_request *req, const 
 	bool srtp = url_wants_srtp(u);
 	if (srtp && !srtp_allowed(c, req))
 		return;
-	static char crypto_lines[SOURCE_MAX_TRACKS][SRTP_SDES_ATTR_MAX];
+	static char crypto_lines[SOURCE_MAX_TRACKS + 1][SRTP_SDES_ATTR_MAX];
 	const char *crypto[SOURCE_MAX_TRACKS + 1] = { NULL };
 	c->srtp_keys_ready = false;
 	if (srtp) {
@@ -228,6 +228,15 @@ static void do_describe(struct client *c, const struct rtsp_request *req, const 
 			methods_reply_error(c, 500, req->cseq, "no back-channel format can be decoded");
 			return;
 		}
+		/* With SRTP the talker encrypts too, with the key given here
+		 * for that section (the connection keeps it like the others). */
+		if (srtp && (srtp_key_generate(c->srtp_keys[nsections]) < 0 ||
+			     srtp_sdes_attr(c->srtp_keys[nsections], crypto_lines[nsections],
+					    sizeof crypto_lines[nsections]) < 0)) {
+			methods_reply_error(c, 500, req->cseq, "cannot make SRTP keys");
+			return;
+		}
+		crypto[nsections] = srtp ? crypto_lines[nsections] : NULL;
 		sections[nsections++] = bc_section;
 	}
 	struct sdp_session ss = {
@@ -334,6 +343,8 @@ static struct session *create_session(struct client *c, const struct rtsp_reques
 		media_set_reader(s->media, &s->cursor);
 	}
 	if (srtp) {
+		/* The back channel's key (one past the media tracks) moves too. */
+		memcpy(s->talk_key, c->srtp_keys[media_ntracks(s->media)], SRTP_KEY_LEN);
 		int r = session_srtp_start(s, (const uint8_t (*)[SRTP_KEY_LEN])c->srtp_keys, media_ntracks(s->media));
 		explicit_bzero(c->srtp_keys, sizeof c->srtp_keys);
 		c->srtp_keys_ready = false;
@@ -373,7 +384,14 @@ static void do_setup(struct client *c, const struct rtsp_request *req, const str
 		}
 		bool made = false;
 		if (!s) {
-			if (!(s = create_session(c, req, false, false)))
+			bool bc_srtp = url_wants_srtp(u) || (c->srtp_keys_ready && !u->path[0]);
+			if (bc_srtp && (!srtp_allowed(c, req) || !c->srtp_keys_ready)) {
+				if (c->secure || w->cfg.srtp_over_plain_rtsp)
+					methods_reply_error(c, 455, req->cseq, "SETUP of an SRTP back channel without a "
+							    "DESCRIBE giving its key on this connection");
+				return;
+			}
+			if (!(s = create_session(c, req, false, bc_srtp)))
 				return;
 			made = true;
 		}

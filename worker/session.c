@@ -741,6 +741,7 @@ void session_free(struct session *s)
 	for (int i = 0; i < SOURCE_MAX_TRACKS; i++)
 		srtp_tx_free(&s->srtp[i]);
 	backchannel_free(s);
+	explicit_bzero(s->talk_key, sizeof s->talk_key);
 	free(s->srtp_buf);
 	if (s->own_media) {
 		w->bytes_in_closed += media_bytes_in(s->media);

@@ -121,6 +121,17 @@ int srtp_tx_rtcp(struct srtp_tx *tx, uint8_t *pkt, size_t *len)
 	return 0;
 }
 
+int srtp_rx_rtp(struct srtp_tx *tx, uint8_t *pkt, size_t *len)
+{
+	if (*len < 12 + SRTP_RTP_TAG_LEN || *len > 65535)
+		return -EINVAL;
+	int n = (int)*len;
+	if (srtp_unprotect(tx->in, pkt, &n) != srtp_err_status_ok)
+		return -EINVAL;
+	*len = (size_t)n;
+	return 0;
+}
+
 int srtp_tx_check_rtcp(struct srtp_tx *tx, const uint8_t *buf, size_t len)
 {
 	/* Header, sender SSRC, E|index and the 10-byte tag at least. */

@@ -44,6 +44,11 @@ void srtp_tx_free(struct srtp_tx **tx);
 int srtp_tx_rtp(struct srtp_tx *tx, uint8_t *pkt, size_t *len);
 int srtp_tx_rtcp(struct srtp_tx *tx, uint8_t *pkt, size_t *len);
 
+/* The client's SRTP under this context's key (the back channel's talker):
+ * authenticated and decrypted in place; *len becomes the RTP length.
+ * Returns 0 or -EINVAL (not authentic, replayed, malformed). */
+int srtp_rx_rtp(struct srtp_tx *tx, uint8_t *pkt, size_t *len);
+
 /* Is buf an authentic SRTCP packet under this context's key? (buf is not
  * changed.) Returns 0 or -EINVAL. */
 int srtp_tx_check_rtcp(struct srtp_tx *tx, const uint8_t *buf, size_t len);

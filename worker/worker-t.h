@@ -67,6 +67,8 @@ struct session_talk {
 	char transport[256];                 /* the Transport answer, once granted */
 	char url[1024];
 	uint64_t packets, dropped, early;    /* passed on; refused by a full socket; before PLAY */
+	struct srtp_tx *srtp;                /* SRTP sessions: checks and decrypts the talker's SRTP */
+	uint64_t srtp_errors;                /* packets that did not authenticate (dropped) */
 };
 
 struct session_track {
@@ -118,6 +120,7 @@ struct session {
 	uint8_t *srtp_buf;
 	uint64_t srtp_errors;                /* packets libsrtp refused (dropped) */
 	struct session_talk *talk;           /* the back channel, if set up (owned) */
+	uint8_t talk_key[SRTP_KEY_LEN];      /* SRTP sessions: the back channel's key (from DESCRIBE) */
 	bool dead;
 };
 
@@ -162,7 +165,7 @@ struct client {
 	 * until the SETUP that creates a session on this connection takes them
 	 * (so no two sessions ever share a key). */
 	bool srtp_keys_ready;
-	uint8_t srtp_keys[SOURCE_MAX_TRACKS][SRTP_KEY_LEN];
+	uint8_t srtp_keys[SOURCE_MAX_TRACKS + 1][SRTP_KEY_LEN];   /* + the back channel's */
 	int64_t last_activity_us;
 	bool closing;                        /* send what is queued, then close */
 	bool waiting;                        /* a SETUP waits for the master: read no further request */
