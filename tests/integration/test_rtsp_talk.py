@@ -1,0 +1,490 @@
+"""rtsp-talk, the ONVIF audio back-channel client, against gst-rtsp-server's
+ONVIF back channel (onvif_backchannel_server.py): a 3 s 1 kHz tone sent over
+UDP, TCP-interleaved and the HTTP tunnel, in every codec the client encodes,
+must come out of the server's decoder as >= 2.5 s of a 1 kHz tone. Then the
+error paths and their exit codes: no back channel (551) -> 3, no codec in
+common -> 4, bad URL / unreachable -> 1, usage -> 2; Digest authentication,
+keep-alive, and TEARDOWN on SIGINT.
+
+Environment: RTSP_TALK_BIN (default build/rtsp-talk). The peer needs
+/usr/bin/python3 with gi and gst-rtsp-server (python3-gi,
+gir1.2-gst-rtsp-server-1.0); without them those tests are skipped."""
+
+import array
+import hashlib
+import math
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import HERE, free_tcp_port, require_tool, run, tool_bin, wait_for
+
+PEER = os.path.join(HERE, "onvif_backchannel_server.py")
+GI_PYTHON = "/usr/bin/python3"
+RATE = 8000          # the peer writes S16LE mono at 8 kHz
+TONE = 1000
+
+
+def talk_bin():
+    return tool_bin("RTSP_TALK_BIN", "build/rtsp-talk")
+
+
+_peer_ok = None
+
+
+def require_peer():
+    global _peer_ok
+    if _peer_ok is None:
+        rc, _, err, _ = run([GI_PYTHON, "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); "
+                             "from gi.repository import GstRtspServer; GstRtspServer.RTSPOnvifServer"], 30)
+        _peer_ok = (rc == 0, err.strip()[-300:])
+    if not _peer_ok[0]:
+        reason = "gst-rtsp-server's Python bindings are missing: " + _peer_ok[1]
+        print("SKIP: " + reason)
+        pytest.skip(reason)
+
+
+class Peer:
+    """onvif_backchannel_server.py in the background; .url, .out (raw
+    S16LE 8 kHz of what its back channel decoded)."""
+
+    def __init__(self, tmp_path, *args):
+        require_peer()
+        self.out = str(tmp_path / ("bc-%d.raw" % time.monotonic_ns()))
+        self.log = open(str(tmp_path / "peer.log"), "ab")
+        port = free_tcp_port()
+        self.proc = subprocess.Popen([GI_PYTHON, PEER, "--out", self.out, "--port", str(port)] + list(args),
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.log,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 20
+        line = b""
+        while time.monotonic() < deadline and not line.endswith(b"\n"):
+            r, _, _ = select.select([self.proc.stdout], [], [], 0.5)
+            if r:
+                c = os.read(self.proc.stdout.fileno(), 1)
+                if not c:
+                    break
+                line += c
+        if not line.startswith(b"READY "):
+            self.close()
+            pytest.fail("the back-channel peer did not start: %r (see %s)" % (line, self.log.name))
+        self.port = int(line.split()[1])
+        self.url = "rtsp://127.0.0.1:%d/talk" % self.port
+
+    def pcm(self):
+        try:
+            with open(self.out, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return b""
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@pytest.fixture(scope="module")
+def sine_wav(tmp_path_factory):
+    require_tool("ffmpeg")
+    path = str(tmp_path_factory.mktemp("talk") / "sine.wav")
+    rc, _, err, _ = run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                         "sine=frequency=%d:duration=3" % TONE, "-ar", "16000", "-ac", "1", path], 60)
+    assert rc == 0, err
+    return path
+
+
+# ---------------------------------------------------------------- signal analysis
+
+def samples(pcm):
+    a = array.array("h")
+    a.frombytes(pcm[:len(pcm) // 2 * 2])
+    return a
+
+
+def goertzel_power(x, freq, rate):
+    w = 2 * math.pi * freq / rate
+    c = 2 * math.cos(w)
+    s1 = s2 = 0.0
+    for v in x:
+        s0 = v + c * s1 - s2
+        s2, s1 = s1, s0
+    return s1 * s1 + s2 * s2 - c * s1 * s2
+
+
+def dominant_frequency(x, rate):
+    """Frequency of the strongest component of a 0.5 s Hann-windowed window
+    from the middle of x: a coarse scan every 25 Hz, then 1 Hz steps."""
+    n = rate // 2
+    mid = len(x) // 2
+    seg = x[max(0, mid - n // 2):max(0, mid - n // 2) + n]
+    if len(seg) < n:
+        return 0
+    win = [v * (0.5 - 0.5 * math.cos(2 * math.pi * i / (n - 1))) for i, v in enumerate(seg)]
+    coarse = max(range(100, rate // 2 - 100, 25), key=lambda f: goertzel_power(win, f, rate))
+    return max(range(coarse - 30, coarse + 31), key=lambda f: goertzel_power(win, f, rate))
+
+
+def tone_share(x, freq, rate):
+    """Share of the energy at freq (Goertzel over 0.1 s blocks, summed so
+    that a phase jump does not cancel it), skipping the first 0.2 s."""
+    x = x[rate // 5:]
+    block = rate // 10
+    w = 2 * math.pi * freq / rate
+    c = 2 * math.cos(w)
+    tone = energy = 0.0
+    for start in range(0, len(x) - block + 1, block):
+        s1 = s2 = 0.0
+        for v in x[start:start + block]:
+            s0 = v + c * s1 - s2
+            s2, s1 = s1, s0
+            energy += v * v
+        tone += 2 * (s1 * s1 + s2 * s2 - c * s1 * s2) / block
+    return tone / energy if energy else 0.0
+
+
+def assert_tone(pcm, min_seconds=2.5, what=""):
+    x = samples(pcm)
+    secs = len(x) / RATE
+    assert secs >= min_seconds, "%s: the server decoded only %.2f s of audio" % (what, secs)
+    f = dominant_frequency(x, RATE)
+    assert abs(f - TONE) <= 20, "%s: dominant frequency %d Hz, not %d" % (what, f, TONE)
+    share = tone_share(x, TONE, RATE)
+    assert share > 0.8, "%s: only %.2f of the energy is at %d Hz" % (what, share, TONE)
+
+
+def talk(*args, timeout=60):
+    return run([talk_bin()] + list(args), timeout)
+
+
+# ---------------------------------------------------------------- interop: what the server hears
+
+@pytest.mark.parametrize("transport", ["udp", "tcp", "http"])
+def test_pcmu_reaches_the_back_channel(tmp_path, sine_wav, transport):
+    with Peer(tmp_path, "--codec", "pcmu") as peer:
+        rc, _, err, secs = talk("-v", "-t", transport, peer.url, "-i", sine_wav)
+        assert rc == 0, "rtsp-talk -t %s failed (rc=%s): %s" % (transport, rc, err[-3000:])
+        time.sleep(0.3)
+        pcm = peer.pcm()
+    # Paced in real time: a 3 s file takes about 3 s (+ set-up and the linger).
+    assert 2.8 <= secs <= 8, "3 s of audio took %.1f s" % secs
+    assert "Require: www.onvif.org/ver20/backchannel" in err
+    # Only the back-channel media is SETUP, with the Require tag; PLAY then TEARDOWN.
+    setups = [l for l in err.splitlines() if l.startswith("> SETUP ")]
+    assert len(setups) == 1 and setups[0].split()[2].endswith("/stream=1"), setups
+    assert "> TEARDOWN " in err
+    assert_tone(pcm, what="PCMU over %s" % transport)
+
+
+@pytest.mark.parametrize("codec,transport", [
+    ("pcma", "udp"), ("g722", "udp"), ("g726-32", "udp"), ("opus", "udp"), ("aac", "udp"),
+    ("g722", "tcp"), ("opus", "tcp"), ("aac", "http"),
+])
+def test_codecs_reach_the_back_channel(tmp_path, sine_wav, codec, transport):
+    # The server offers only this codec: rtsp-talk picks it by itself.
+    with Peer(tmp_path, "--codec", codec) as peer:
+        rc, _, err, _ = talk("-t", transport, peer.url, "-i", sine_wav)
+        assert rc == 0, "rtsp-talk (%s over %s) failed (rc=%s): %s" % (codec, transport, rc, err[-3000:])
+        time.sleep(0.3)
+        pcm = peer.pcm()
+    assert_tone(pcm, what="%s over %s" % (codec, transport))
+
+
+def test_codec_option_names_the_offered_codec(tmp_path, sine_wav):
+    with Peer(tmp_path, "--codec", "g722") as peer:
+        rc, _, err, _ = talk("-c", "g722", "-t", "tcp", peer.url, "-i", sine_wav)
+        assert rc == 0, err
+        time.sleep(0.3)
+        assert_tone(peer.pcm(), what="-c g722")
+
+
+def test_g726_aal2_packing(tmp_path, sine_wav):
+    # A peer that reads G726-32 MSB first (gst's rtpg726depay by default):
+    # RFC 3551 packing sounds wrong there, --g726-aal2 right.
+    with Peer(tmp_path, "--codec", "g726-32-aal2") as peer:
+        rc, _, err, _ = talk("--g726-aal2", peer.url, "-i", sine_wav)
+        assert rc == 0, err
+        time.sleep(0.3)
+        assert_tone(peer.pcm(), what="G726-32 --g726-aal2")
+
+
+def test_alsa_capture(tmp_path):
+    """-d: a live capture through libavdevice's ALSA input. With no sound
+    card, an ALSA `file` PCM whose infile holds the tone (raw S16LE 8 kHz
+    mono) stands in for the microphone; its null slave does not block, so
+    this also checks that a capture is held to real time."""
+    require_tool("ffmpeg")
+    raw = str(tmp_path / "mic.raw")
+    rc, _, err, _ = run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=%d:duration=10" % TONE,
+                         "-ar", "8000", "-ac", "1", "-f", "s16le", raw], 60)
+    assert rc == 0, err
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".asoundrc").write_text('pcm.talkmic {\n type file\n slave.pcm "null"\n file "/dev/null"\n'
+                                    ' infile "%s"\n format "raw"\n}\n' % raw)
+    with Peer(tmp_path) as peer:
+        env = dict(os.environ, HOME=str(home))
+        t0 = time.monotonic()
+        p = subprocess.run([talk_bin(), "-D", "3", "-d", "talkmic", peer.url], env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        secs = time.monotonic() - t0
+        err = p.stderr.decode("utf-8", "replace")
+        if p.returncode and "ALSA" in err and "cannot open" in err:
+            pytest.skip("no usable ALSA here: " + err.strip()[-300:])
+        assert p.returncode == 0, err
+        time.sleep(0.3)
+        assert_tone(peer.pcm(), what="ALSA capture")
+    assert secs >= 2.8, "3 s of capture sent in %.1f s" % secs
+
+
+def test_digest_authentication(tmp_path, sine_wav):
+    with Peer(tmp_path, "--digest", "admin:s3cret") as peer:
+        # Credentials in the URL (and the URL is sent without them).
+        url = peer.url.replace("rtsp://", "rtsp://admin:s3cret@")
+        rc, _, err, _ = talk("-v", url, "-i", sine_wav)
+        assert rc == 0, err[-3000:]
+        assert "Authorization: Digest " in err and "admin:s3cret@" not in err.split("> OPTIONS", 1)[1]
+        time.sleep(0.3)
+        assert_tone(peer.pcm(), what="with Digest")
+        # -u, wrong password: a clear failure, exit 1.
+        rc, _, err, secs = talk("-u", "admin:wrong", peer.url, "-i", sine_wav)
+        assert rc == 1 and "401" in err, (rc, err)
+        # No credentials at all.
+        rc, _, err, _ = talk(peer.url, "-i", sine_wav)
+        assert rc == 1 and "401" in err and "-u" in err, (rc, err)
+
+
+def test_keepalive_every_half_timeout(tmp_path, sine_wav):
+    # Session timeout 4 s -> a GET_PARAMETER (OPTIONS' Public lists it) every 2 s.
+    with Peer(tmp_path, "--session-timeout", "4") as peer:
+        rc, _, err, secs = talk("-v", "--loop", "-D", "7", peer.url, "-i", sine_wav)
+        assert rc == 0, err[-3000:]
+        time.sleep(0.3)
+        pcm = peer.pcm()
+    kas = [l for l in err.splitlines() if l.startswith("> GET_PARAMETER ")]
+    assert len(kas) >= 2, "%d keep-alives in %.1f s:\n%s" % (len(kas), secs, err[-3000:])
+    # --loop carried on past the file's 3 s; -D stopped it at 7 s.
+    assert_tone(pcm, min_seconds=6.0, what="--loop -D 7")
+
+
+def test_sigint_tears_down(tmp_path, sine_wav):
+    with Peer(tmp_path) as peer:
+        p = subprocess.Popen([talk_bin(), "-v", "--loop", peer.url, "-i", sine_wav],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             start_new_session=True)
+        time.sleep(3.5)
+        p.send_signal(signal.SIGINT)
+        try:
+            _, err = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise AssertionError("rtsp-talk did not end after SIGINT")
+        err = err.decode("utf-8", "replace")
+        assert p.returncode == 0, err[-3000:]
+        tail = err.split("> TEARDOWN ", 1)
+        assert len(tail) == 2 and "< RTSP/1.0 200" in tail[1], "no answered TEARDOWN:\n" + err[-3000:]
+        time.sleep(0.3)
+        assert_tone(peer.pcm(), min_seconds=1.5, what="until SIGINT")
+
+
+# ---------------------------------------------------------------- rtspd's own back channel
+
+@pytest.mark.parametrize("transport,codec", [("udp", "pcmu"), ("tcp", "g726-32"), ("http", "opus"), ("udp", "aac")])
+def test_rtspd_back_channel(server_factory, tmp_path, sine_wav, transport, codec):
+    """rtsp-talk into rtspd (RTSPD_BIN): its talk process plays to an ALSA
+    `file` PCM and records each talk as a WAV in wav_dir, which must hold
+    the tone."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".asoundrc").write_text('pcm.talkout {\n type file\n slave.pcm "null"\n file "%s"\n format "wav"\n}\n'
+                                    % (tmp_path / "alsa.wav"))
+    wav_dir = tmp_path / "wav"
+    wav_dir.mkdir()
+    srv = server_factory(env={"HOME": str(home)},
+                         backchannel="<enable>1</enable><codec>G711U</codec><device>talkout</device>"
+                                     "<wav_dir>%s</wav_dir>" % wav_dir)
+    url = "rtsp://127.0.0.1:%d/%s" % (srv.port, "sample.mp4")
+    rc, _, err, _ = run([talk_bin(), "-c", codec, "-t", transport, url, "-i", sine_wav], 60)
+    assert rc == 0, "rtsp-talk into rtspd (%s over %s): rc=%s %s" % (codec, transport, rc, err[-3000:])
+    wavs = wait_for(lambda: sorted(wav_dir.glob("talk-*.wav")), 10)
+    assert wavs, "rtspd recorded no talk in %s" % wav_dir
+    time.sleep(0.5)    # the talk process finishes the file after TEARDOWN
+    rc, pcm, err, _ = run_bytes(["ffmpeg", "-v", "error", "-i", str(wavs[-1]), "-ar", str(RATE), "-ac", "1",
+                                 "-f", "s16le", "-"], 60)
+    assert rc == 0, err
+    assert_tone(pcm, what="rtspd, %s over %s" % (codec, transport))
+
+
+def run_bytes(cmd, timeout):
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace"), 0
+
+
+# ---------------------------------------------------------------- errors and exit codes
+
+def test_server_without_back_channel_exits_3(tmp_path, sine_wav):
+    with Peer(tmp_path, "--no-backchannel") as peer:
+        rc, _, err, secs = talk(peer.url, "-i", sine_wav)
+    assert rc == 3, (rc, err)
+    assert "no ONVIF audio back channel" in err and "551" in err, err
+    assert secs < 5
+
+
+def test_codec_not_offered_exits_4(tmp_path, sine_wav):
+    with Peer(tmp_path, "--codec", "pcmu") as peer:
+        rc, _, err, _ = talk("-c", "opus", peer.url, "-i", sine_wav)
+        assert rc == 4, (rc, err)
+        assert "no codec in common" in err and "PCMU" in err and "opus" in err, err
+        # Nothing was set up, and the server is still fine for the next talker.
+        rc, _, err, _ = talk("-c", "pcmu", "-D", "1", peer.url, "-i", sine_wav)
+        assert rc == 0, err
+
+
+class Canned:
+    """A scripted RTSP server on one connection: handler(method, headers)
+    returns (status line + headers, body) per request; records requests."""
+
+    def __init__(self, handler):
+        self.handler = handler
+        self.requests = []
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(1)
+        self.port = self.srv.getsockname()[1]
+        self.url = "rtsp://127.0.0.1:%d/x" % self.port
+        self.th = threading.Thread(target=self.serve, daemon=True)
+        self.th.start()
+
+    def serve(self):
+        try:
+            c, _ = self.srv.accept()
+        except OSError:
+            return
+        c.settimeout(15)
+        buf = b""
+        try:
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    break
+                buf += d
+                while b"\r\n\r\n" in buf:
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    lines = head.decode().split("\r\n")
+                    headers = {}
+                    for l in lines[1:]:
+                        k, _, v = l.partition(":")
+                        headers[k.strip().lower()] = v.strip()
+                    method = lines[0].split()[0]
+                    self.requests.append((lines[0], headers))
+                    status, extra, body = self.handler(method, headers)
+                    msg = "RTSP/1.0 %s\r\nCSeq: %s\r\n%s" % (status, headers.get("cseq", "0"), extra)
+                    if body:
+                        msg += "Content-Type: application/sdp\r\nContent-Length: %d\r\n" % len(body)
+                    c.sendall((msg + "\r\n" + body).encode())
+        except OSError:
+            pass
+        c.close()
+
+    def close(self):
+        self.srv.close()
+
+
+def canned_sdp(media):
+    return ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\na=control:*\r\n" + media)
+
+
+@pytest.mark.parametrize("media,rc_want,text", [
+    # Only a format rtsp-talk has no encoder for: no codec in common.
+    ("m=audio 0 RTP/AVP 96\r\na=rtpmap:96 L16/8000\r\na=control:back\r\na=sendonly\r\n", 4, "L16/8000"),
+    # The Require tag accepted, but no sendonly section: no back channel.
+    ("m=audio 0 RTP/AVP 0\r\na=control:fwd\r\na=recvonly\r\n", 3, "a=sendonly"),
+])
+def test_canned_sdp_without_usable_back_channel(sine_wav, media, rc_want, text):
+    srv = Canned(lambda method, h: ("200 OK", "Content-Base: rtsp://127.0.0.1/x/\r\n",
+                                    canned_sdp(media) if method == "DESCRIBE" else ""))
+    rc, _, err, _ = talk(srv.url, "-i", sine_wav, timeout=20)
+    srv.close()
+    assert rc == rc_want and text in err, (rc, err)
+    assert not any(r[0].startswith("SETUP") for r in srv.requests), "SETUP sent anyway"
+
+
+def test_digest_sha256_preferred(sine_wav):
+    """A 401 offering SHA-256 and MD5 (ONVIF-C: one challenge per
+    algorithm): rtsp-talk answers with SHA-256, RFC 7616's computation."""
+    realm, nonce = "cam", "5f3c9a"
+    seen = []
+
+    def handler(method, h):
+        auth = h.get("authorization", "")
+        if not auth:
+            return ("401 Unauthorized",
+                    'WWW-Authenticate: Digest realm="%s", nonce="%s", algorithm=MD5, qop="auth"\r\n'
+                    'WWW-Authenticate: Digest realm="%s", nonce="%s", algorithm=SHA-256, qop="auth", '
+                    'opaque="op"\r\n' % (realm, nonce, realm, nonce), "")
+        p = {k: a or b for k, a, b in re.findall(r'(\w+)=(?:"([^"]*)"|([^,\s]+))', auth)}
+        H = lambda s: hashlib.sha256(s.encode()).hexdigest()  # noqa: E731
+        ha1 = H("admin:%s:pw" % realm)
+        ha2 = H("%s:%s" % (method, p.get("uri", "")))
+        want = H("%s:%s:%s:%s:%s:%s" % (ha1, nonce, p.get("nc", ""), p.get("cnonce", ""), p.get("qop", ""), ha2))
+        ok = p.get("algorithm") == "SHA-256" and p.get("response") == want and p.get("opaque") == "op"
+        seen.append((method, ok, auth))
+        if not ok:
+            return ("401 Unauthorized", 'WWW-Authenticate: Digest realm="%s", nonce="%s"\r\n' % (realm, nonce), "")
+        if method == "DESCRIBE":
+            return ("551 Option not supported", "Unsupported: www.onvif.org/ver20/backchannel\r\n", "")
+        return ("200 OK", "Public: OPTIONS, DESCRIBE\r\n", "")
+
+    srv = Canned(handler)
+    rc, _, err, _ = talk("-u", "admin:pw", srv.url, "-i", sine_wav, timeout=20)
+    srv.close()
+    assert seen and all(ok for _, ok, _ in seen), seen
+    assert [m for m, _, _ in seen] == ["OPTIONS", "DESCRIBE"], seen
+    assert rc == 3, (rc, err)
+
+
+def test_bad_url_and_unreachable_exit_1(sine_wav):
+    for url in ["http://127.0.0.1/x", "rtsp://", "not a url"]:
+        rc, _, err, secs = talk(url, "-i", sine_wav, timeout=20)
+        assert rc == 1 and "URL" in err, (url, rc, err)
+    port = free_tcp_port()          # nothing listens there
+    rc, _, err, secs = talk("rtsp://127.0.0.1:%d/x" % port, "-i", sine_wav, timeout=20)
+    assert rc == 1 and "cannot connect" in err, (rc, err)
+    assert secs < 3, "a refused connection took %.1f s" % secs
+    rc, _, err, secs = talk("rtsp://no-such-host.invalid/x", "-i", sine_wav, timeout=30)
+    assert rc == 1 and "no-such-host.invalid" in err, (rc, err)
+
+
+def test_usage_exits_2(sine_wav):
+    for args in [[], ["rtsp://127.0.0.1/x"], ["rtsp://127.0.0.1/x", "-i", sine_wav, "-d", "default"],
+                 ["-t", "sctp", "rtsp://127.0.0.1/x", "-i", sine_wav], ["-c", "mp3", "rtsp://127.0.0.1/x", "-i", sine_wav],
+                 ["--bogus", "rtsp://127.0.0.1/x", "-i", sine_wav], ["rtsp://a/x", "rtsp://b/y", "-i", sine_wav]]:
+        rc, out, err, _ = talk(*args, timeout=10)
+        assert rc == 2 and "usage:" in err, (args, rc, err)
+    rc, out, _, _ = talk("-h", timeout=10)
+    assert rc == 0 and "usage:" in out
+
+
+def test_missing_input_file_exits_1(tmp_path):
+    with Peer(tmp_path) as peer:
+        rc, _, err, _ = talk(peer.url, "-i", str(tmp_path / "missing.wav"))
+    assert rc == 1 and "missing.wav" in err, (rc, err)
