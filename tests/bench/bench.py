@@ -19,6 +19,22 @@ first. Environment:
                  adds the CPU of rtspd's TLS front process (`rtspd --tls`)
                  apart, and compares with the rtspd TCP row of the same N
                  when BENCH_TCP has it: the cost of the TLS relay
+  BENCH_UDP_NET  where the UDP and UDP+GRO rows run: "lo" (loopback, the
+                 default), "veth", or "veth lo" (each viewer count twice,
+                 loopback first; about 8 more minutes with the default
+                 counts). See "veth" below. When a network namespace cannot
+                 be made here, the veth rows run over loopback instead and
+                 the reason is printed and reported. Smoke runs default to
+                 "veth", so that the path is exercised. Loopback stays the
+                 default: on this kind of machine (a KVM guest) veth+RPS
+                 makes the sender pay an inter-processor interrupt, a VM
+                 exit, each time the client's CPU has to be woken for more
+                 packets, which costs a sender of single datagrams (gst)
+                 about what the receive work it moves away saved it.
+  BENCH_TCP_NET  the same for the TCP rows (default "lo")
+  BENCH_CPUS     "S,C": the CPU the server is pinned to and the CPU the load
+                 client and its receive processing are steered to in veth
+                 mode (default: the first two CPUs this runner may use)
   BENCH_PROFILE=0  no perf profile
   BENCH_RAMP     joins per second (default 100), for both servers
   BENCH_MULTI    the multi-stream case, STREAMSxVIEWERS (default "50x10"; "0" skips it)
@@ -62,6 +78,39 @@ whole, as a host with a GRO-capable NIC does; that is closer to what the
 server pays on a real network, where the receive side runs on other
 machines. gst-rtsp-server sends one datagram per packet, so --gro changes
 little for it; it is measured all the same.
+
+veth (BENCH_UDP_NET / BENCH_TCP_NET): the load client runs in a network
+namespace of its own
+(rtspdbench-PID), joined to the server's (the root namespace) by a veth
+pair: the server side 10.200.K.1/24, the client 10.200.K.2/24 (K: the first
+10.200.K.0/24 no interface here uses). The server's whole process tree is
+pinned to one CPU (sched_setaffinity, as `taskset -c S` does; rtspd's
+workers and gst's threads inherit it), the load client to the other
+(`taskset -c C`), and RPS on the client-side veth (every
+/sys/class/net/VETH/queues/rx-*/rps_cpus) steers the receive processing of
+what the server sends to the client's CPU; RPS on the server-side veth
+steers what the client sends (requests, RTCP, ACKs) to the server's CPU. On
+loopback, and on a veth pair without RPS, the kernel runs the receiving
+side's network stack (the softirq: GSO segmentation, UDP queueing, waking
+the client) right away in the sending process's context, so it is charged
+to the server; with RPS it runs on the client's CPU, as on a real network
+it runs on the viewers' machines. The client is still on the same machine:
+it shares the memory bus and caches, and the machine busy figure includes
+it. The sender still pays for its own transmit path, veth's included (about
+what a NIC driver costs). RPS is set on the namespace's veth only, never on
+the shared loopback device. Every run records, over its window, the
+per-CPU softirq time (/proc/stat), NET_RX softirqs (/proc/softirqs), and
+the skbs received, RPS wake-ups and backlog drops (/proc/net/softnet_stat), and
+checks that the server's processes stayed on their CPU: the report's
+"Where the receive work ran" table shows what moved. What RPS adds: the
+sending CPU must interrupt the client's CPU (an IPI:
+smp_call_function_single_async under net_rps_send_ipi) whenever that CPU's backlog was empty; in a
+virtual machine each IPI is a VM exit charged to the sender. A sender of
+bursts (rtspd's UDP_SEGMENT) pays few; one that sends datagram by datagram
+(gst) pays about one per few datagrams. And the client CPU's backlog holds
+net.core.netdev_max_backlog skbs (1000 by default): a segmented burst is
+one skb there but many datagrams of receive work, so big fan-out bursts
+can overflow it (counted as backlog drops; the viewers see lost packets).
 
 Hot-path profile (not in smoke mode): when perf works, rtspd's worker
 processes are recorded with `perf record -F 999 -g` for 10 s of the TCP
@@ -168,6 +217,19 @@ def env_counts(name, default):
     return out
 
 
+def env_nets(name, default):
+    """Where a transport's rows run: a list of "veth" and/or "lo"."""
+    v = env_str(name, default)
+    out = []
+    for w in v.replace(",", " ").split():
+        w = {"loopback": "lo"}.get(w, w)
+        if w not in ("veth", "lo"):
+            raise SystemExit("bench: %s: %r is neither veth nor lo" % (name, w))
+        if w not in out:
+            out.append(w)
+    return out or [default]
+
+
 def resolve(path):
     return path if os.path.isabs(path) else os.path.abspath(path)
 
@@ -180,6 +242,13 @@ class Settings:
         self.media = env_str("BENCH_MEDIA", None)
         self.ramp = float(env_int("BENCH_RAMP", 100))
         self.keep = env_str("BENCH_KEEP", "0") == "1"
+        # Full runs keep UDP on loopback (see BENCH_UDP_NET above for why);
+        # smoke runs take UDP through veth+RPS so that the path cannot rot.
+        self.udp_net = env_nets("BENCH_UDP_NET", "veth" if self.smoke else "lo")
+        self.tcp_net = env_nets("BENCH_TCP_NET", "lo")
+        self.cpus = pick_cpus()
+        self.veth = None            # the VethNet, once made
+        self.veth_status = None     # why there is none, when one was wanted
         if self.smoke:
             self.seconds = 3
             self.tcp = [10]
@@ -381,6 +450,251 @@ def make_cert(workdir):
     return cert, key
 
 
+# ---------------------------------------------------------------- veth
+
+NETNS_PREFIX = "rtspdbench-"
+NET_LABELS = {"lo": "loopback", "veth": "veth+RPS"}
+NETNS_LOCK = "/tmp/rtspd-bench-netns.lock"
+
+
+class NetError(Exception):
+    pass
+
+
+def _ip(args, ns=None, raw=False, timeout=15):
+    """`ip ARGS`, or with raw the command ARGS itself; inside namespace ns
+    when given. Its output; NetError when it fails."""
+    ip = shutil.which("ip") or "/usr/sbin/ip"
+    cmd = ([ip, "netns", "exec", ns] if ns else []) + (list(args) if raw else [ip] + list(args))
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise NetError("%s: %s" % (" ".join(cmd), e))
+    out = p.stdout.decode("utf-8", "replace").strip()
+    if p.returncode != 0:
+        raise NetError("%s: %s" % (" ".join(cmd), out.splitlines()[-1] if out else "exit %d" % p.returncode))
+    return out
+
+
+def cpu_mask(cpu):
+    """rps_cpus mask for one CPU: hex, comma-separated 32-bit words."""
+    v = 1 << cpu
+    words = []
+    while True:
+        words.append("%08x" % (v & 0xffffffff))
+        v >>= 32
+        if not v:
+            break
+    return ",".join(reversed(words))
+
+
+class VethNet:
+    """A network namespace for the load client, joined to the root
+    namespace by a veth pair, with RPS steering each side's receive
+    processing to that side's CPU. setup() raises NetError with the reason
+    when it cannot be made here; teardown() always deletes what was made
+    (deleting the namespace deletes the veth pair)."""
+
+    def __init__(self, server_cpu, client_cpu):
+        self.ns = "%s%d" % (NETNS_PREFIX, os.getpid())
+        self.host_if = "rbs%d" % os.getpid()
+        self.peer_if = "rbc%d" % os.getpid()
+        self.server_cpu = server_cpu
+        self.client_cpu = client_cpu
+        self.server_ip = self.client_ip = self.subnet = None
+        self.made = False
+        self.rps = {}
+
+    @staticmethod
+    def clean_stale():
+        """Namespaces an earlier runner left behind (it was killed): those
+        named after a process that no longer exists."""
+        try:
+            names = _ip(["netns", "list"])
+        except NetError:
+            return
+        for line in names.splitlines():
+            name = line.split()[0] if line.split() else ""
+            if not name.startswith(NETNS_PREFIX):
+                continue
+            try:
+                pid = int(name[len(NETNS_PREFIX):])
+            except ValueError:
+                continue
+            if pid != os.getpid() and not os.path.exists("/proc/%d" % pid):
+                try:
+                    _ip(["netns", "del", name])
+                    log("bench: deleted the stale namespace %s" % name)
+                except NetError:
+                    pass
+
+    def setup(self):
+        import fcntl
+        if self.server_cpu == self.client_cpu:
+            raise NetError("the server and the client need two different CPUs")
+        if not os.path.isdir("/sys/class/net/lo/queues/rx-0"):
+            raise NetError("no /sys/class/net/*/queues here (RPS cannot be set)")
+        self.clean_stale()
+        with open(NETNS_LOCK, "a") as lk:
+            fcntl.flock(lk, fcntl.LOCK_EX)      # one runner at a time picks a subnet
+            used = set(re.findall(r"\b10\.200\.(\d+)\.\d+", _ip(["-4", "-o", "addr", "show"])
+                                  + "\n" + _ip(["-4", "route", "show"])))
+            free = [k for k in range(256) if str(k) not in used]
+            if not free:
+                raise NetError("every 10.200.K.0/24 is in use here")
+            k = free[0]
+            self.subnet = "10.200.%d.0/24" % k
+            self.server_ip, self.client_ip = "10.200.%d.1" % k, "10.200.%d.2" % k
+            _ip(["netns", "add", self.ns])
+            self.made = True
+            _ip(["link", "add", self.host_if, "type", "veth", "peer", "name", self.peer_if])
+            try:
+                _ip(["link", "set", self.peer_if, "netns", self.ns])
+            except NetError:
+                _ip(["link", "del", self.host_if])
+                raise
+            _ip(["addr", "add", self.server_ip + "/24", "dev", self.host_if])
+            _ip(["link", "set", self.host_if, "up"])
+            _ip(["addr", "add", self.client_ip + "/24", "dev", self.peer_if], ns=self.ns)
+            _ip(["link", "set", self.peer_if, "up"], ns=self.ns)
+            _ip(["link", "set", "lo", "up"], ns=self.ns)
+        # RPS, every receive queue of each side (veth picks the peer's
+        # receive queue from the sender's transmit queue). The namespace's
+        # sysfs is only visible from inside it.
+        script = ('for q in /sys/class/net/%s/queues/rx-*; do echo %s > "$q/rps_cpus" || exit 1; done; '
+                  'cat /sys/class/net/%s/queues/rx-*/rps_cpus')
+        got = _ip(["sh", "-c", script % (self.peer_if, cpu_mask(self.client_cpu), self.peer_if)], ns=self.ns, raw=True)
+        self.rps["client"] = got.split()
+        got = subprocess.run(["sh", "-c", script % (self.host_if, cpu_mask(self.server_cpu), self.host_if)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=15, check=False)
+        if got.returncode != 0:
+            raise NetError("cannot set rps_cpus on %s: %s" % (self.host_if, got.stdout.decode().strip()[-200:]))
+        self.rps["server"] = got.stdout.decode().split()
+        for side, cpu in (("client", self.client_cpu), ("server", self.server_cpu)):
+            vals = self.rps[side]
+            if not vals or any(int(v.replace(",", ""), 16) != 1 << cpu for v in vals):
+                raise NetError("rps_cpus on the %s side reads back %s, not CPU %d" % (side, vals, cpu))
+        # The namespace answers: a TCP listener here, connect() from there.
+        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            lsock.bind((self.server_ip, 0))
+            lsock.listen(1)
+            port = lsock.getsockname()[1]
+            _ip([PYTHON, "-c", "import socket; socket.create_connection(('%s', %d), timeout=3).close()"
+                 % (self.server_ip, port)], ns=self.ns, raw=True)
+        finally:
+            lsock.close()
+        return self
+
+    def client_prefix(self):
+        return [shutil.which("ip") or "/usr/sbin/ip", "netns", "exec", self.ns]
+
+    def describe(self):
+        return ("namespace %s, veth %s (%s/24, server side, RPS to CPU %d) <-> %s (%s/24, client side, "
+                "RPS to CPU %d); server pinned to CPU %d, client to CPU %d" % (
+                    self.ns, self.host_if, self.server_ip, self.server_cpu, self.peer_if, self.client_ip,
+                    self.client_cpu, self.server_cpu, self.client_cpu))
+
+    def teardown(self):
+        if not self.made:
+            return
+        for _ in range(3):
+            try:
+                _ip(["netns", "del", self.ns])
+                self.made = False
+                return
+            except NetError as e:
+                err = e
+                time.sleep(0.5)
+        log("bench: could not delete the namespace %s: %s" % (self.ns, err))
+
+
+def pick_cpus():
+    """(server CPU, client CPU): BENCH_CPUS=S,C or the first two CPUs
+    this runner may use; None when there is only one."""
+    v = env_str("BENCH_CPUS", None)
+    allowed = sorted(os.sched_getaffinity(0))
+    if v:
+        m = re.fullmatch(r"(\d+),(\d+)", v)
+        if not m or int(m.group(1)) == int(m.group(2)):
+            raise SystemExit("bench: BENCH_CPUS=%r: want two different CPUs, e.g. 0,1" % v)
+        a, b = int(m.group(1)), int(m.group(2))
+        for c in (a, b):
+            if c not in allowed:
+                raise SystemExit("bench: BENCH_CPUS=%r: CPU %d is not one this runner may use (%s)" % (v, c, allowed))
+        return a, b
+    if len(allowed) < 2:
+        return None
+    return allowed[0], allowed[1]
+
+
+def kernel_counters():
+    """Per-CPU counters for the window: /proc/stat (all and softirq ticks),
+    NET_RX softirqs (/proc/softirqs), and from /proc/net/softnet_stat the
+    packets processed, dropped (backlog full) and received by RPS IPI."""
+    out = {"stat": {}, "net_rx": [], "softnet": []}
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                m = re.match(r"cpu(\d+)\s+(.*)", line)
+                if m:
+                    v = [int(x) for x in m.group(2).split()]
+                    out["stat"][int(m.group(1))] = {"total": sum(v[:8]), "idle": v[3] + v[4],
+                                                    "softirq": v[6], "system": v[2], "user": v[0] + v[1]}
+    except OSError:
+        pass
+    try:
+        with open("/proc/softirqs") as f:
+            for line in f:
+                if line.strip().startswith("NET_RX:"):
+                    out["net_rx"] = [int(x) for x in line.split()[1:]]
+    except OSError:
+        pass
+    try:
+        with open("/proc/net/softnet_stat") as f:
+            for line in f:
+                v = [int(x, 16) for x in line.split()]
+                out["softnet"].append({"processed": v[0], "dropped": v[1],
+                                       "received_rps": v[9] if len(v) > 9 else 0})
+    except OSError:
+        pass
+    return out
+
+
+def counters_delta(a, b, seconds):
+    """Per CPU, over the window: busy %, softirq % (of that CPU), NET_RX
+    softirqs, packets processed, RPS-received, dropped."""
+    per = {}
+    for cpu, x in b["stat"].items():
+        y = a["stat"].get(cpu)
+        if not y:
+            continue
+        tot = x["total"] - y["total"]
+        if tot <= 0:
+            continue
+        per[cpu] = {"busy_pct": 100.0 * (tot - (x["idle"] - y["idle"])) / tot,
+                    "softirq_pct": 100.0 * (x["softirq"] - y["softirq"]) / tot}
+    for cpu, (x, y) in enumerate(zip(b["net_rx"], a["net_rx"])):
+        per.setdefault(cpu, {})["net_rx"] = x - y
+    for cpu, (x, y) in enumerate(zip(b["softnet"], a["softnet"])):
+        d = per.setdefault(cpu, {})
+        for k in ("processed", "dropped", "received_rps"):
+            d[k] = x[k] - y[k]
+    return {str(c): v for c, v in sorted(per.items())}
+
+
+def allowed_cpus(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("Cpus_allowed_list:"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 # ---------------------------------------------------------------- processes
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -391,6 +705,17 @@ def _server_preexec():
     # The server dies with the runner, even if the runner is SIGKILLed
     # (rtspd's workers follow their master the same way).
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def pinned_preexec(cpu, base=None):
+    """A preexec_fn that pins the child to one CPU (as `taskset -c CPU`
+    does; its children and threads inherit it), after `base`."""
+    def fn():
+        if base is not None:
+            base()
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})
+    return fn
 
 
 LIVE = set()            # every Popen this runner started and has not reaped
@@ -450,8 +775,10 @@ class HarnessError(Exception):
 class Server:
     """One server process (rtspd or gst_server.py) in a process group of its own."""
 
-    def __init__(self, kind, settings, workdir, media_dir, media_file, streams=1, tls=False):
+    def __init__(self, kind, settings, workdir, media_dir, media_file, streams=1, tls=False, net=None):
         self.kind = kind
+        self.net = net          # a VethNet: serve its server side, pinned to its server CPU
+        self.host = net.server_ip if net else "127.0.0.1"
         self.workdir = workdir
         self.tls = tls
         self.tls_port = free_tcp_port() if tls else None
@@ -471,12 +798,12 @@ class Server:
             if names is None:
                 names = [os.path.basename(self.media_file)]
             if self.tls:
-                return ["rtsps://127.0.0.1:%d/%s" % (self.tls_port, n) for n in names]
-            return ["rtsp://127.0.0.1:%d/%s" % (self.port, n) for n in names]
+                return ["rtsps://%s:%d/%s" % (self.host, self.tls_port, n) for n in names]
+            return ["rtsp://%s:%d/%s" % (self.host, self.port, n) for n in names]
         if self.streams == 1:
-            return ["rtsp://127.0.0.1:%d/bench" % self.port]
+            return ["rtsp://%s:%d/bench" % (self.host, self.port)]
         w = len(str(self.streams - 1))
-        return ["rtsp://127.0.0.1:%d/bench%0*d" % (self.port, w, i) for i in range(self.streams)]
+        return ["rtsp://%s:%d/bench%0*d" % (self.host, self.port, w, i) for i in range(self.streams)]
 
     def start(self, timeout=20.0):
         env = dict(os.environ)
@@ -510,12 +837,16 @@ class Server:
             env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         else:
             cmd = [PYTHON, GST_SERVER, str(self.port), self.media_file]
+            if self.net:
+                cmd += ["--address", self.host]
             if self.streams > 1:
                 cmd += ["--streams", str(self.streams)]
         self.log = open(self.log_path, "ab")
         self.proc = track(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log,
                                            stderr=subprocess.STDOUT, cwd=self.dir, env=env,
-                                           start_new_session=True, preexec_fn=_server_preexec))
+                                           start_new_session=True,
+                                           preexec_fn=pinned_preexec(self.net.server_cpu if self.net else None,
+                                                                     _server_preexec)))
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -535,7 +866,7 @@ class Server:
             return False
         try:
             for port in (self.port, self.tls_port) if self.tls else (self.port,):
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                socket.create_connection((self.host, port), timeout=0.5).close()
             return True
         except OSError:
             return False
@@ -618,19 +949,21 @@ def parse_result(out):
     return None
 
 
-def run_clients(settings, urls, viewers, seconds, ramp, transport, logdir, tag, extra_timeout=45):
+def run_clients(settings, urls, viewers, seconds, ramp, transport, logdir, tag, extra_timeout=45, net=None):
     """One rtspbench per URL, all at once, each with `viewers` viewers
-    joining at `ramp` per second. Returns (list of results or None, notes)."""
+    joining at `ramp` per second; with net (a VethNet), inside its namespace
+    and pinned to its client CPU. Returns (list of results or None, notes)."""
     procs = []
     for i, url in enumerate(urls):
-        cmd = [settings.rtspbench, "-n", str(viewers), "-t", "%g" % seconds] + \
+        cmd = (net.client_prefix() if net else []) + [settings.rtspbench, "-n", str(viewers), "-t", "%g" % seconds] + \
             TRANSPORT_ARGS[transport] + ["-q"]
         if ramp > 0:
             cmd += ["-r", "%g" % ramp]
         cmd.append(url)
         err = open(os.path.join(logdir, "%s-client%d.log" % (tag, i)), "wb")
         p = track(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=err, start_new_session=True))
+                                   stderr=err, start_new_session=True,
+                                   preexec_fn=pinned_preexec(net.client_cpu) if net else None))
         procs.append((p, err))
     ramp_s = (viewers - 1) / ramp if ramp > 0 else 0
     deadline = time.monotonic() + ramp_s + seconds + extra_timeout
@@ -921,16 +1254,22 @@ def summarize_profile(path):
 
 
 def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, media_file,
-            names=None, label=None, profile=False):
+            names=None, label=None, profile=False, net=None):
     """Start a fresh server, warm it up, measure idle, run the load, stop it.
-    Returns a row (dict)."""
+    With net (a VethNet) the server is pinned to its server CPU and the
+    clients run in its namespace. Returns a row (dict)."""
     n_total = streams * per_stream
+    netname = "veth" if net else "lo"
     row = {"server": kind, "transport": transport, "streams": streams, "per_stream": per_stream,
-           "n": n_total, "label": label or ("%s %s %d" % (kind, transport, n_total)),
+           "n": n_total, "net": netname,
+           "label": label or ("%s %s %d%s" % (kind, transport, n_total, " veth" if net else "")),
            "notes": [], "harness_errors": []}
+    if net:
+        row["net_info"] = {"server_cpu": net.server_cpu, "client_cpu": net.client_cpu,
+                           "server_ip": net.server_ip, "client_ip": net.client_ip, "ns": net.ns}
     server = Server(kind, settings, workdir, media_dir, media_file, streams=streams,
-                    tls=transport == "tls")
-    tag = "%s-%s-%dx%d" % (kind, transport, streams, per_stream)
+                    tls=transport == "tls", net=net)
+    tag = "%s-%s-%dx%d%s" % (kind, transport, streams, per_stream, "-veth" if net else "")
     profiler = None
     try:
         try:
@@ -941,7 +1280,7 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
         urls = server.urls(names)
         # Warm-up: one short viewer per stream, so the broadcast is running.
         warm, wnotes = run_clients(settings, urls, 1, settings.warm_seconds, 0, "tcp",
-                                   server.dir, tag + "-warmup", extra_timeout=30)
+                                   server.dir, tag + "-warmup", extra_timeout=30, net=net)
         bad = [u for u, r in zip(urls, warm) if not r or r.get("streaming") != 1]
         if bad or wnotes:
             row["notes"].append("warm-up viewer failed on %d of %d streams" % (len(bad), len(urls)))
@@ -978,18 +1317,32 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
         if profile:
             delay, length = profile_window(ramp_s, settings.seconds)
             profiler = Profiler(server, os.path.join(server.dir, "perf-%s.data" % tag), delay, length)
+        k0 = kernel_counters()
         m0 = machine_ticks()
         cpu0, t0 = tree_cpu_ms(server.pid()), time.monotonic()
         tls0 = pids_cpu_ms(front)
         if profiler:
             profiler.start()
         results, cnotes = run_clients(settings, urls, per_stream, settings.seconds, ramp,
-                                      transport, server.dir, tag)
+                                      transport, server.dir, tag, net=net)
         t1 = time.monotonic()
         server_alive = server.alive()
         cpu1 = tree_cpu_ms(server.pid()) if server_alive else None
         tls1 = pids_cpu_ms(front) if front and all(alive(p) for p in front) else None
         m1 = machine_ticks()
+        k1 = kernel_counters()
+        row["per_cpu"] = counters_delta(k0, k1, t1 - t0)
+        if net and server_alive:
+            # every process of the server still on its CPU (nothing re-pinned it)
+            off = {}
+            for p in server.members():
+                a = allowed_cpus(p)
+                if a is not None and a != str(net.server_cpu):
+                    off[p] = a
+            row["pinned"] = not off
+            if off:
+                row["notes"].append("not every server process stayed on CPU %d: %s" % (
+                    net.server_cpu, ", ".join("%d: %s" % kv for kv in sorted(off.items()))))
         row["rss_peak_kib"], row["private_peak_kib"], row["pss_mid_kib"] = sampler.stop()
         if profiler:
             profiler.stop()
@@ -1056,6 +1409,8 @@ def measure(settings, kind, transport, streams, per_stream, workdir, media_dir, 
             row["kib_per_viewer"] = (row["private_peak_kib"] - row["private_idle_kib"]) / n_total
         row["sustained"] = (row["streaming"] == n_total and row["failed"] == 0
                             and row["lost"] == 0 and not row["harness_errors"])
+        if kind == "rtspd" and "UDP segmentation offload refused" in server.log_text():
+            row["notes"].append("rtspd logged that the kernel refused UDP_SEGMENT: it sent packet by packet")
         if kind == "gst":
             over = server.log_text().count("overrun:")
             if over:
@@ -1087,11 +1442,26 @@ def fmt(v, spec="%.0f", none="-"):
     return spec % v
 
 
-def ratio_for(rows, transport, n):
+def net_of(r):
+    return r.get("net", "lo")
+
+
+def set_label(transport, net, rows):
+    """"UDP", or "UDP over veth+RPS" / "UDP over loopback" when the rows
+    have both kinds."""
+    label = tr_label(transport)
+    if net == "veth":
+        return label + " over veth+RPS"
+    if any(net_of(r) == "veth" for r in rows):
+        return label + " over loopback"
+    return label
+
+
+def ratio_for(rows, transport, n, net="lo"):
     a = [r for r in rows if r["server"] == "rtspd" and r["transport"] == transport and r["n"] == n
-         and r.get("streams", 1) == 1]
+         and r.get("streams", 1) == 1 and net_of(r) == net]
     b = [r for r in rows if r["server"] == "gst" and r["transport"] == transport and r["n"] == n
-         and r.get("streams", 1) == 1]
+         and r.get("streams", 1) == 1 and net_of(r) == net]
     if not a or not b:
         return None
     a, b = a[0], b[0]
@@ -1120,12 +1490,14 @@ COLUMNS = [
     ("client CPU%", "load client CPU %", lambda r: fmt(100.0 * r["client_cpu_s"] / r["window_s"]
                                                          if r.get("client_cpu_s") is not None and r.get("window_s") else None)),
     ("busy%", "machine busy % (2 cores = 100)" , lambda r: fmt(r.get("machine_busy_pct"))),
+    ("net", "network", lambda r: NET_LABELS.get(net_of(r), net_of(r))),
 ]
 
 
 def row_cells(r, rows):
     cells = [f(r) for _, _, f in COLUMNS]
-    ratio = ratio_for(rows, r["transport"], r["n"]) if r["server"] == "rtspd" and r.get("streams", 1) == 1 else None
+    ratio = ratio_for(rows, r["transport"], r["n"], net_of(r)) \
+        if r["server"] == "rtspd" and r.get("streams", 1) == 1 else None
     cells.append(fmt(ratio, "%.2f"))
     status = "ok" if r.get("sustained") else ("ERROR" if r.get("harness_errors") else "NOT SUSTAINED")
     cells.append(status)
@@ -1213,8 +1585,10 @@ def versions(settings):
 def findings(settings, rows, multi_rows):
     """Sentences about the numbers."""
     out = []
-    for tr in TRANSPORTS:
-        label = tr_label(tr)
+    all_rows = rows
+    for tr, net in [(t, n) for t in TRANSPORTS for n in ("lo", "veth")]:
+        rows = [r for r in all_rows if net_of(r) == net]
+        label = set_label(tr, net, all_rows)
         counts = sorted({r["n"] for r in rows if r["transport"] == tr})
         if not counts:
             continue
@@ -1244,7 +1618,7 @@ def findings(settings, rows, multi_rows):
                            % (label, name, first["n"], "; ".join(how) or "see the table", sustained_txt))
         if tr in TRANSPORT_SERVERS:
             continue
-        ratios = [(n, ratio_for(rows, tr, n)) for n in counts]
+        ratios = [(n, ratio_for(rows, tr, n, net)) for n in counts]
         ratios = [(n, x) for n, x in ratios if x is not None]
         if ratios:
             out.append("Over %s, where both sustained the load, rtspd needed %s gst-rtsp-server's CPU per viewer-second (%s)."
@@ -1263,19 +1637,39 @@ def findings(settings, rows, multi_rows):
                            % ", ".join("N=%d: %.2f" % (n, x) for n, x in ab))
         else:
             out.append("Over %s there is no load both servers sustained, so no CPU ratio." % label)
+    rows = all_rows
     # what a client that takes bursts whole changes, per server
-    for kind in SERVERS:
+    for kind, net in [(k, n) for n in ("lo", "veth") for k in SERVERS]:
         pairs = []
         for n in sorted(set(settings.udp) & set(settings.udp_gro)):
-            a = [r for r in rows if r["server"] == kind and r["transport"] == "udp" and r["n"] == n]
-            b = [r for r in rows if r["server"] == kind and r["transport"] == "udp-gro" and r["n"] == n]
+            a = [r for r in rows if r["server"] == kind and r["transport"] == "udp" and r["n"] == n
+                 and net_of(r) == net]
+            b = [r for r in rows if r["server"] == kind and r["transport"] == "udp-gro" and r["n"] == n
+                 and net_of(r) == net]
             if (a and b and a[0].get("sustained") and b[0].get("sustained")
                     and a[0].get("cpu_per_vs") and b[0].get("cpu_per_vs")):
                 pairs.append((n, b[0]["cpu_per_vs"] / a[0]["cpu_per_vs"]))
         if pairs:
-            out.append("%s's CPU per viewer-second over UDP+GRO, as a fraction of the same over UDP "
+            out.append("%s's CPU per viewer-second over %s, as a fraction of the same over %s "
                        "(both sustained): %s." % ("rtspd" if kind == "rtspd" else "gst-rtsp-server",
+                                                  set_label("udp-gro", net, rows), set_label("udp", net, rows),
                                                   ", ".join("N=%d: %.2f" % p for p in pairs)))
+    # what moving the client behind veth+RPS changed, per server
+    for kind, tr in [(k, t) for t in TRANSPORTS for k in SERVERS]:
+        pairs = []
+        for n in sorted({r["n"] for r in rows if r["transport"] == tr}):
+            a = [r for r in rows if r["server"] == kind and r["transport"] == tr and r["n"] == n
+                 and net_of(r) == "lo" and r.get("streams", 1) == 1]
+            b = [r for r in rows if r["server"] == kind and r["transport"] == tr and r["n"] == n
+                 and net_of(r) == "veth" and r.get("streams", 1) == 1]
+            if a and b and a[0].get("cpu_per_vs") and b[0].get("cpu_per_vs"):
+                pairs.append("N=%d: %.2f%s" % (n, b[0]["cpu_per_vs"] / a[0]["cpu_per_vs"],
+                                               "" if a[0].get("sustained") and b[0].get("sustained")
+                                               else " (not both sustained)"))
+        if pairs:
+            out.append("%s's CPU per viewer-second over %s with the client behind veth+RPS, as a fraction "
+                       "of the same over loopback: %s." % ("rtspd" if kind == "rtspd" else "gst-rtsp-server",
+                                                            tr_label(tr), ", ".join(pairs)))
     # the TLS relay: TCP in TLS against plain TCP, rtspd, same N
     tls_parts = []
     for r in [x for x in rows if x["transport"] == "tls" and x["server"] == "rtspd"]:
@@ -1310,7 +1704,8 @@ def findings(settings, rows, multi_rows):
     if sat:
         out.append("The machine (server and load client together) was saturated (>= 90%% busy) in: %s; "
                    "there the load client competes with the server for the CPU, and a failure may be the client's."
-                   % ", ".join("%s %s %d" % (r["server"], tr_label(r["transport"]), r["n"]) for r in sat))
+                   % ", ".join("%s %s %d%s" % (r["server"], tr_label(r["transport"]), r["n"],
+                                               " (veth)" if net_of(r) == "veth" else "") for r in sat))
     # multi-stream
     if multi_rows:
         for kind in SERVERS:
@@ -1380,6 +1775,60 @@ def multi_bound(m, s1):
                 streams, m["per_stream"], measured, verdict, caveat))
 
 
+def receive_section(settings, rows):
+    """The "Where the receive work ran" section, as lines: per run, each
+    CPU's busy and softirq shares, NET_RX softirqs and skbs received, the
+    RPS wake-ups and the backlog drops, over the measuring window."""
+    have = [r for r in rows if r.get("per_cpu") and r.get("streams", 1) == 1]
+    if not have:
+        return []
+    cpus = sorted({int(c) for r in have for c in r["per_cpu"]})[:4]
+    lines = ["## Where the receive work ran", ""]
+    txt = ("Per CPU, over each run's measuring window, from /proc/stat, /proc/softirqs and "
+           "/proc/net/softnet_stat (the whole machine: the server, the client and anything else): "
+           "busy %% and softirq %% of that CPU's time (softirq: the ticks that landed in softirq context, "
+           "whichever process it ran on behalf of; this kernel charges those ticks to the process that "
+           "was running as well, so on loopback they are part of the server's CPU figure), NET_RX "
+           "softirqs per second, the skbs that CPU's network stack took in per second (a segmented burst "
+           "counts once), how many times RPS had to wake a CPU with an inter-processor interrupt, and "
+           "skbs dropped because a backlog queue was full (net.core.netdev_max_backlog = %s).") % read_sysctl("net/core/netdev_max_backlog")
+    if settings.veth:
+        txt += (" In the veth+RPS runs the server is pinned to CPU %d and the client, with the receive "
+                "processing of what the server sends, to CPU %d; the loopback runs are not pinned."
+                % (settings.veth.server_cpu, settings.veth.client_cpu))
+    lines += [txt, ""]
+    heads = ["server", "transport", "viewers", "network", "server CPU % of one core", "ms per viewer-second"]
+    for c in cpus:
+        heads += ["CPU%d busy %%" % c, "CPU%d softirq %%" % c, "CPU%d NET_RX/s" % c, "CPU%d skbs received/s" % c]
+    heads += ["RPS wake-ups (IPIs)", "backlog drops", "result"]
+    lines.append("| " + " | ".join(heads) + " |")
+    lines.append("|" + "---|" * len(heads))
+    for r in have:
+        pc = r["per_cpu"]
+        w = r.get("window_s") or 0
+        cells = [r["server"], tr_label(r["transport"]), str(r["n"]), NET_LABELS.get(net_of(r), net_of(r)),
+                 fmt(r.get("cpu_pct")), fmt(r.get("cpu_per_vs"), "%.3f")]
+        for c in cpus:
+            d = pc.get(str(c), {})
+            cells += [fmt(d.get("busy_pct")), fmt(d.get("softirq_pct")),
+                      fmt(d["net_rx"] / w if "net_rx" in d and w else None),
+                      fmt(d["processed"] / w if "processed" in d and w else None)]
+        cells += [str(sum(d.get("received_rps", 0) for d in pc.values())),
+                  str(sum(d.get("dropped", 0) for d in pc.values())),
+                  "ok" if r.get("sustained") else "NOT SUSTAINED"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
+def read_sysctl(name):
+    try:
+        with open("/proc/sys/" + name) as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
 def profile_section(settings, rows):
     """The "Hot-path profile" section, as lines."""
     lines = ["## Hot-path profile", ""]
@@ -1405,12 +1854,14 @@ def profile_section(settings, rows):
         "are missing; kernel ones are complete. On loopback the receiving side's network stack runs as "
         "a softirq in the sending process's context: the samples under `net_rx_action` and "
         "`__netif_receive_skb` (or `__netif_receive_skb_one_core`, into which it is often inlined) "
-        "are that work, which on a real network the viewers' machines do."
+        "are that work, which on a real network the viewers' machines do. With the client behind "
+        "veth+RPS that work is steered to the client's CPU and should all but vanish from these "
+        "profiles; what is left is the receive of what the client sends."
         % (PROFILE_HZ, PROFILE_SECONDS, PROFILE_DELAY))
     lines.append("")
     for r in profiled:
         p = r["profile"]
-        lines.append("### rtspd %s, %d viewers" % (tr_label(r["transport"]), r["n"]))
+        lines.append("### rtspd %s, %d viewers" % (set_label(r["transport"], net_of(r), rows), r["n"]))
         lines.append("")
         if p.get("start_s") is not None:
             lines.append("Recorded from %.1f s to %.1f s after rtspbench started (%d of %d viewers had "
@@ -1444,8 +1895,10 @@ def profile_section(settings, rows):
         syms += sorted((x for x in under if x != "net_rx_action"), key=lambda x: -under[x])[:1]
         parts = ["`%s` %.1f%%" % (sym, under[sym]) for sym in syms]
         if parts:
-            lines.append("- Under the loopback receive path (run in rtspd's context): %s of the samples."
-                         % ", ".join(parts))
+            lines.append("- Under the receive path run in rtspd's context (%s): %s of the samples."
+                         % ("what the client sends: requests, RTCP, ACKs; RPS steers the rest to the client's CPU"
+                            if net_of(r) == "veth" else "loopback: everything the viewers receive",
+                            ", ".join(parts)))
         else:
             lines.append("- No samples under `net_rx_action` or `__netif_receive_skb`.")
         lines.append("")
@@ -1456,7 +1909,7 @@ def write_report(settings, rows, multi_rows, started, finished, media_file, path
     vers = versions(settings)
     git = cmd_output(["git", "-C", REPO, "describe", "--always", "--dirty"]) or "unknown"
     lines = []
-    lines.append("# Performance: rtspd and gst-rtsp-server, fan-out on loopback")
+    lines.append("# Performance: rtspd and gst-rtsp-server, fan-out on one machine")
     lines.append("")
     lines.append("<!-- Generated by `make bench` (tests/bench/run.sh); it will be overwritten. -->")
     lines.append("_This file is generated by `make bench` and will be overwritten; "
@@ -1475,6 +1928,15 @@ def write_report(settings, rows, multi_rows, started, finished, media_file, path
     lines.append("- rtspd: `%s` (%s)" % (os.path.relpath(settings.rtspd, REPO), vers["rtspd"]))
     lines.append("- gst-rtsp-server: %s, through tests/bench/gst_server.py" % vers["gst"])
     lines.append("- Load client: `%s` on the same machine; %s" % (os.path.relpath(settings.rtspbench, REPO), vers["ffmpeg"]))
+    nets = []
+    for name, lst in (("TCP", settings.tcp_net), ("UDP and UDP+GRO", settings.udp_net)):
+        nets.append("%s over %s" % (name, " and ".join(NET_LABELS[x] for x in lst)))
+    lines.append("- Network paths: %s%s" % (
+        "; ".join(nets) + "; TCP in TLS and the many-streams rounds over loopback",
+        (". veth+RPS: " + settings.veth.describe()) if settings.veth else ""))
+    if settings.veth_status:
+        lines.append("- **veth+RPS was wanted but could not be set up here, so those rows ran over loopback "
+                     "instead: %s**" % settings.veth_status)
     lines.append("- Media: %s (tests/bench/make-bench-media.sh: libx264 CBR 2000k, maxrate 2000k, "
                  "bufsize 1000k, key frame every second, no B-frames; AAC-LC 128k)" % media_description(media_file))
     lines.append("- Each viewer plays %g s; viewers join at %g per second; %s"
@@ -1520,6 +1982,31 @@ def write_report(settings, rows, multi_rows, started, finished, media_file, path
         "(GRO). This is closer to what the server pays on a real network, where the receive side runs "
         "on other machines. For gst-rtsp-server, which sends single datagrams, it changes little; it is "
         "measured the same way all the same.")
+    lines.append("")
+    lines.append(
+        "Where the client's receive work lands. On loopback the kernel runs the receiving side's network "
+        "stack (softirq: GSO segmentation, UDP queueing, waking the client) right away in the context of "
+        "the process that sent the packet, and this kernel (tick-based CPU accounting, no "
+        "IRQ_TIME_ACCOUNTING) charges it to that process: to the server. That is the same for both "
+        "servers but it is work a real deployment does on the viewers' machines. Rows marked "
+        "**veth+RPS** move it: the load client runs in a network namespace of its own, joined to the "
+        "server by a veth pair; the server's whole process tree is pinned to one CPU "
+        "(sched_setaffinity, as `taskset -c` does; rtspd's master and workers, every gst thread), the "
+        "client to the other, and RPS (`/sys/class/net/VETH/queues/rx-*/rps_cpus`) on the client-side "
+        "veth steers the receive processing of what the server sends to the client's CPU (on the "
+        "server-side veth, what the client sends to the server's CPU, as a server's NIC would). The "
+        "server still pays its whole send path, veth's transmit included. The client is still on the "
+        "same machine: it shares the caches and the memory bus, and the server has one core and the "
+        "client (with the receive work) the other. The \"Where the receive work ran\" section shows, per "
+        "run and per CPU, where the softirq time and NET_RX work went. RPS is set on the namespace's "
+        "veth only, never on the machine's loopback device, which other programs share. What veth+RPS "
+        "adds in turn: the sending CPU has to interrupt the client's CPU (an IPI, under "
+        "`net_rps_send_ipi`) whenever that CPU's backlog had run empty, and in a virtual machine every "
+        "IPI is a VM exit charged to the sender; a server that sends segmented bursts pays few, one that "
+        "sends datagram by datagram pays about one per few datagrams. And the client CPU's backlog holds "
+        "at most net.core.netdev_max_backlog skbs: a segmented burst is one skb there but many datagrams "
+        "of receive work, so large fan-out bursts can overflow it (backlog drops; lost packets for the "
+        "viewers).")
     lines.append("")
     lines.append("- **Server CPU**: utime + stime of the server's whole process tree (rtspd: master and "
                  "workers; gst: one process) from /proc/PID/stat, read just before rtspbench starts and "
@@ -1586,6 +2073,7 @@ def write_report(settings, rows, multi_rows, started, finished, media_file, path
     for s in findings(settings, rows, multi_rows):
         lines.append("- " + s)
     lines.append("")
+    lines += receive_section(settings, rows)
     lines += profile_section(settings, rows)
     details = []
     for r in rows + (multi_rows or []):
@@ -1643,6 +2131,37 @@ def check_tools(settings):
     return problems
 
 
+def setup_veth(settings):
+    """Makes the namespace and veth pair when a row wants them; when that
+    cannot be done here, says why and runs those rows over loopback."""
+    if "veth" not in settings.udp_net + settings.tcp_net:
+        return
+    if not (settings.udp + settings.udp_gro if "veth" in settings.udp_net else []) and \
+            not (settings.tcp if "veth" in settings.tcp_net else []):
+        return
+    why = None
+    if settings.cpus is None:
+        why = "it needs two CPUs (the server on one, the client and its receive work on the other)"
+    elif os.geteuid() != 0:
+        why = "it needs root (ip netns add, veth, rps_cpus)"
+    elif shutil.which("ip") is None:
+        why = "the ip command (iproute2) is not installed"
+    if why is None:
+        net = VethNet(*settings.cpus)
+        try:
+            settings.veth = net.setup()
+        except (NetError, OSError) as e:
+            net.teardown()
+            why = "could not set up the namespace and veth pair: %s" % e
+    if why:
+        settings.veth_status = why
+        settings.udp_net = ["lo"]
+        settings.tcp_net = ["lo"]
+        log("bench: SKIP veth+RPS: %s; those rows run over loopback instead" % why)
+    else:
+        log("bench: veth+RPS: %s" % settings.veth.describe())
+
+
 def make_multi_dir(workdir, media_file, streams):
     """The bench file under `streams` names, as relative symlinks inside one
     directory (rtspd refuses links that leave its media_dir)."""
@@ -1689,13 +2208,20 @@ def main():
                 settings.perf_status = why
                 settings.profile = set()
                 log("bench: no hot-path profile: %s" % why)
-        plan = ([("tcp", n) for n in settings.tcp] + [("udp", n) for n in settings.udp]
-                + [("udp-gro", n) for n in settings.udp_gro] + [("tls", n) for n in settings.tls])
-        for transport, n in plan:
+        setup_veth(settings)
+        order = lambda nets: [x for x in ("lo", "veth") if x in nets]    # noqa: E731
+        plan = ([("tcp", n, net) for n in settings.tcp for net in order(settings.tcp_net)]
+                + [("udp", n, net) for n in settings.udp for net in order(settings.udp_net)]
+                + [("udp-gro", n, net) for n in settings.udp_gro for net in order(settings.udp_net)]
+                + [("tls", n, "lo") for n in settings.tls])
+        for transport, n, net in plan:
             for kind in TRANSPORT_SERVERS.get(transport, SERVERS):
                 prof = kind == "rtspd" and (transport, n) in settings.profile
-                log("bench: %s %s N=%d%s ..." % (kind, tr_label(transport), n, " (profiled)" if prof else ""))
-                row = measure(settings, kind, transport, 1, n, workdir, media_dir, media_file, profile=prof)
+                log("bench: %s %s N=%d%s%s ..." % (kind, tr_label(transport), n,
+                                                   " over veth+RPS" if net == "veth" else "",
+                                                   " (profiled)" if prof else ""))
+                row = measure(settings, kind, transport, 1, n, workdir, media_dir, media_file, profile=prof,
+                              net=settings.veth if net == "veth" else None)
                 rows.append(row)
                 log("       " + summary_line(row))
                 if row.get("profile"):
@@ -1725,6 +2251,8 @@ def main():
         raise
     finally:
         kill_all()
+        if settings.veth:
+            settings.veth.teardown()
     finished = datetime.datetime.now(datetime.timezone.utc)
 
     all_rows = rows + multi_rows
@@ -1754,6 +2282,8 @@ def main():
             with open(settings.json, "w") as f:
                 json.dump({"smoke": settings.smoke, "seconds": settings.seconds, "ramp": settings.ramp,
                            "media": media_file, "rows": rows, "multi": multi_rows,
+                           "veth": settings.veth.describe() if settings.veth else None,
+                           "veth_status": settings.veth_status,
                            "started": started.isoformat(), "finished": finished.isoformat()},
                           f, indent=1, default=str)
             log("bench: measurements written to %s" % settings.json)

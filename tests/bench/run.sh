@@ -8,6 +8,14 @@
 #   RTSPD_BIN      default build/rtspd (the optimized build)
 #   RTSPBENCH_BIN  default build/rtspbench
 #   BENCH_MEDIA_DIR where the bench file is made and kept (default build/bench-media)
+#   BENCH_UDP_NET  lo (default) | veth | "veth lo": the UDP rows over loopback,
+#                  or with the load client in a network namespace behind a
+#                  veth pair (server and client pinned to different CPUs, RPS
+#                  steering the client's receive work to the client's CPU),
+#                  or both (about 8 more minutes). veth needs root and two
+#                  CPUs; where a namespace cannot be made those rows run over
+#                  loopback and the reason is printed. BENCH_TCP_NET: the same
+#                  for TCP (default lo). Smoke runs take UDP through veth.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
