@@ -8,7 +8,7 @@
 #include "common/config-t.h"
 #include "proto/backchannel.h"
 
-#define IPC_VERSION 4
+#define IPC_VERSION 5
 #define IPC_MAX_PAYLOAD 65536
 
 struct ipc_hdr {
@@ -49,6 +49,7 @@ enum ipc_type {
 	IPC_TALK_READY = 67,    /* talk -> master: the device is open, audio may come */
 	IPC_TALK_ERROR = 68,    /* talk -> master: char[] reason; the process exits */
 	IPC_TALK_STATUS = 69,   /* talk -> master: struct ipc_talk_status, on change and every second */
+	IPC_TALK_RELEASE = 70,  /* worker -> master: the talker of request id `peer` is gone (no payload) */
 	IPC_TYPE_MAX
 };
 

@@ -33,6 +33,7 @@ static const char *const ipc_names[IPC_TYPE_MAX] = {
 	[IPC_TALK_READY] = "TALK_READY",
 	[IPC_TALK_ERROR] = "TALK_ERROR",
 	[IPC_TALK_STATUS] = "TALK_STATUS",
+	[IPC_TALK_RELEASE] = "TALK_RELEASE",
 };
 
 const char *ipc_type_name(uint16_t type)

@@ -115,9 +115,23 @@ struct talk_proc {
 	pid_t worker_pid;            /* whose session talks; answered when the device is open */
 	uint32_t request_id;
 	bool answered;               /* the worker got its IPC_TALK_RESULT */
+	bool ending;                 /* its talker is gone (IPC_TALK_RELEASE); it plays out and exits */
 	int64_t started_us;
 	struct ipc_talk info;        /* device, stream, session, client */
 	struct ipc_talk_status status;
+};
+
+/* A back-channel SETUP for a device whose talker is ending: it waits for
+ * the talk process to exit (a client that TEARs DOWN and talks again at
+ * once must not get 453) for at most TALK_WAIT_MS. */
+struct talk_wait {
+	struct talk_wait *next;
+	struct master *m;
+	pid_t worker_pid;
+	uint32_t request_id;
+	int fd;                      /* the talker's packet socket; ours until passed on */
+	long long timer;
+	struct ipc_talk req;
 };
 
 struct ctl_conn;
@@ -151,6 +165,7 @@ struct master {
 	int64_t tls_backoff_until_us;
 	/* back channel (master/talk.c) */
 	struct talk_proc *talks;
+	struct talk_wait *talk_waits;   /* oldest first */
 	unsigned next_stream_index;  /* for the next stream record */
 	uint32_t next_conn_id;
 	bool stopping;

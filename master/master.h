@@ -114,6 +114,8 @@ void tls_front_reload(struct master *m, struct strbuf *report);
 void talk_acquire(struct master *m, struct proc *p, uint32_t request_id, const struct ipc_talk *req, int fd);
 /* SIGCHLD: true when pid was a talk process (its device is free then). */
 bool talk_reaped(struct master *m, pid_t pid, int status);
+/* The worker's talker of request_id is gone: its device frees soon. */
+void talk_released(struct master *m, struct proc *p, uint32_t request_id);
 void talk_stop_all(struct master *m);
 void talk_kill_all(struct master *m);
 void talk_log_level(struct master *m, int level);

@@ -234,6 +234,9 @@ static void proc_on_ipc(struct ev_loop *loop, int fd, uint32_t events, void *arg
 			log_msg(LOG_ERROR, key, NULL, "worker pid %d cannot open its source: %s", (int)p->pid,
 				(const char *)buf);
 			break;
+		case IPC_TALK_RELEASE:
+			talk_released(p->m, p, hdr.peer);
+			break;
 		case IPC_SESSIONS:
 		case IPC_KICK_RESULT:
 			control_worker_reply(p->m, p, &hdr, buf, (size_t)n);

@@ -9,6 +9,11 @@
  * ALSA's reason). The talk process exits when the worker closes the
  * socket (TEARDOWN, timeout, disconnect, crash); reaping it frees the
  * device.
+ *
+ * Between the two, the worker says IPC_TALK_RELEASE and the talk process
+ * plays out what it holds (tens of ms). A SETUP for the device then waits
+ * for the reaping (at most TALK_WAIT_MS) instead of getting 453: a client
+ * that TEARs DOWN and talks again at once finds the device free.
  */
 #include <errno.h>
 #include <signal.h>
@@ -22,6 +27,10 @@
 #include "common/ipc.h"
 #include "common/log.h"
 #include "master/master.h"
+
+/* Longer than any talk process takes to play out its jitter buffer and
+ * drain ALSA's 100 ms buffer. */
+#define TALK_WAIT_MS 2000
 
 static struct proc *worker_of(struct master *m, pid_t pid)
 {
@@ -105,6 +114,74 @@ static void wav_path(const struct rtspd_config *cfg, const char *session, char *
 	snprintf(out, len, "%.800s/talk-%s-%.24s.wav", cfg->backchannel.wav_dir, when, session);
 }
 
+static int64_t talk_wait_expired(struct ev_loop *loop, long long id, void *arg)
+{
+	struct talk_wait *w = arg;
+	struct master *m = w->m;
+	for (struct talk_wait **pp = &m->talk_waits; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	struct proc *p = worker_of(m, w->worker_pid);
+	log_msg(LOG_WARN, w->req.stream, w->req.client,
+		"453: back channel busy: the previous talker's process did not end within %d ms", TALK_WAIT_MS);
+	if (p)
+		refuse(p, w->request_id, 453, "the audio device is still in use by the previous talker");
+	close(w->fd);
+	free(w);
+	return -1;
+}
+
+/* 0 when the request now waits for the device (it owns fd then). */
+static int talk_wait(struct master *m, struct proc *p, uint32_t request_id, const struct ipc_talk *req, int fd)
+{
+	struct talk_wait *w = calloc(1, sizeof *w);
+	if (!w)
+		return -ENOMEM;
+	w->m = m;
+	w->worker_pid = p->pid;
+	w->request_id = request_id;
+	w->fd = fd;
+	w->req = *req;
+	w->timer = ev_timer_add(m->loop, TALK_WAIT_MS, talk_wait_expired, w);
+	if (w->timer < 0) {
+		free(w);
+		return -ENOMEM;
+	}
+	struct talk_wait **pp = &m->talk_waits;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = w;
+	log_msg(LOG_DEBUG, req->stream, req->client, "back channel: waiting for the previous talker to end");
+	return 0;
+}
+
+/* A device may be free: the waiting requests, oldest first, ask again. */
+static void talk_retry_waits(struct master *m)
+{
+	struct talk_wait *list = m->talk_waits;
+	m->talk_waits = NULL;
+	while (list) {
+		struct talk_wait *w = list;
+		list = w->next;
+		ev_timer_del(m->loop, w->timer);
+		struct proc *p = worker_of(m, w->worker_pid);
+		if (p)
+			talk_acquire(m, p, w->request_id, &w->req, w->fd);
+		else
+			close(w->fd);   /* the worker is gone, and its session with it */
+		free(w);
+	}
+}
+
+void talk_released(struct master *m, struct proc *p, uint32_t request_id)
+{
+	for (struct talk_proc *t = m->talks; t; t = t->next)
+		if (t->worker_pid == p->pid && t->request_id == request_id)
+			t->ending = true;
+}
+
 void talk_acquire(struct master *m, struct proc *p, uint32_t request_id, const struct ipc_talk *req, int fd)
 {
 	const char *device = m->cfg.backchannel.device[0] ? m->cfg.backchannel.device : "default";
@@ -115,6 +192,8 @@ void talk_acquire(struct master *m, struct proc *p, uint32_t request_id, const s
 	}
 	for (struct talk_proc *t = m->talks; t; t = t->next)
 		if (!strcmp(t->info.device, device)) {
+			if (t->ending && talk_wait(m, p, request_id, req, fd) == 0)
+				return;
 			char why[256];
 			snprintf(why, sizeof why, "ALSA device '%.64s' is in use by %.64s (stream %.64s)", device,
 				 t->info.client, t->info.stream);
@@ -182,6 +261,7 @@ bool talk_reaped(struct master *m, pid_t pid, int status)
 	ev_del(m->loop, t->ipc_fd);
 	close(t->ipc_fd);
 	free(t);
+	talk_retry_waits(m);
 	return true;
 }
 
@@ -194,6 +274,13 @@ void talk_stop_all(struct master *m)
 
 void talk_kill_all(struct master *m)
 {
+	while (m->talk_waits) {
+		struct talk_wait *w = m->talk_waits;
+		m->talk_waits = w->next;
+		ev_timer_del(m->loop, w->timer);
+		close(w->fd);
+		free(w);
+	}
 	for (struct talk_proc *t = m->talks; t; t = t->next)
 		kill(t->pid, SIGKILL);
 }

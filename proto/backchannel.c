@@ -128,7 +128,9 @@ int bc_sdp_section(char *buf, size_t cap, const struct bc_format *f, int n)
 		return -ENOSPC;
 	len += (size_t)w;
 	for (int i = 0; i < n; i++) {
-		if (f[i].channels > 1)
+		/* mpeg4-generic always names its channels (as FFmpeg's SDP
+		 * does): some depayloaders refuse it without. */
+		if (f[i].channels > 1 || f[i].aac_config_len)
 			w = snprintf(buf + len, cap - len, "a=rtpmap:%u %s/%u/%u\r\n", f[i].pt, f[i].name,
 				     f[i].clock_rate, f[i].channels);
 		else

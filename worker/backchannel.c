@@ -52,6 +52,10 @@ static void talk_close(struct worker *w, struct session_talk *t)
 	if (t->pkt_fd >= 0) {
 		close(t->pkt_fd);   /* the talk process ends, the device is free */
 		t->pkt_fd = -1;
+		/* Said before any later SETUP of ours can ask for the device, so
+		 * that one waits for it instead of getting 453. */
+		if (t->request_id)
+			ipc_send(w->ipc_fd, IPC_TALK_RELEASE, t->request_id, NULL, 0, -1);
 	}
 }
 

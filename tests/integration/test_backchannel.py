@@ -217,6 +217,38 @@ def test_second_talker_gets_453_until_the_first_leaves(bc):
     wait_device_free(bc, freed + 1)
 
 
+def test_talking_again_right_after_teardown_is_not_453(bc):
+    """A talker TEARs DOWN and the next one sets up at once: it waits for
+    the talk process to play out what it holds instead of getting 453,
+    while a SETUP against a device still talking gets 453 at once."""
+    freed = bc.log_text().count("is free")
+    rounds = 3
+    a = RtspClient(port=bc.port)
+    try:
+        assert setup_backchannel(a, transport="tcp").status == 200
+        for k in range(rounds):
+            ch = a.tracks[0].transport["interleaved"][0]
+            assert a.play().status == 200
+            for i in range(25):   # half a second of audio to play out
+                pkt = rtp(i, 160 * i, mulaw_tone(160, start=160 * i))
+                a.send_raw(b"$" + bytes([ch]) + struct.pack(">H", len(pkt)) + pkt)
+            assert a.teardown().status == 200
+            b = RtspClient(port=bc.port)
+            r = setup_backchannel(b, transport="tcp")
+            assert r.status == 200, "SETUP right after the previous talker's TEARDOWN: %s" % r
+            t0 = time.monotonic()
+            with RtspClient(port=bc.port) as other:
+                r = setup_backchannel(other, transport="tcp")
+                assert r.status == 453, r
+            assert time.monotonic() - t0 < 1.0, "453 for a device in use must come at once"
+            a.close()
+            a = b
+    finally:
+        a.teardown()
+        a.close()
+    wait_device_free(bc, freed + rounds)
+
+
 # ---------------------------------------------------------------- bad input
 
 def rtp(seq, ts, payload, pt=0, ssrc=0x1234, pad=0, version=2):
