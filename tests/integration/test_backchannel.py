@@ -249,6 +249,47 @@ def test_talking_again_right_after_teardown_is_not_453(bc):
     wait_device_free(bc, freed + rounds)
 
 
+def test_silent_udp_talker_times_out_and_frees_the_device(server_factory, home):
+    """A UDP talker that stops sending (and sends no keep-alive) while its
+    RTSP connection stays open loses its session after the session
+    timeout, and the device is free for the next one."""
+    srv = server_factory(env={"HOME": str(home)}, session_timeout=5,
+                         backchannel="<enable>1</enable><device>rtspdtest</device>")
+    with RtspClient(port=srv.port) as a, RtspClient(port=srv.port) as b:
+        assert setup_backchannel(a).status == 200
+        assert a.play().status == 200
+        assert setup_backchannel(b).status == 453
+        t0 = time.monotonic()
+        assert wait_for(lambda: "is free" in srv.log_text(), 15), srv.log_text()[-3000:]
+        assert time.monotonic() - t0 >= 4.0, "freed before the session timeout"
+        b2 = RtspClient(port=srv.port)
+        try:
+            assert setup_backchannel(b2).status == 200
+        finally:
+            b2.teardown()
+            b2.close()
+
+
+def test_missing_alsa_device_is_503_and_the_stream_plays_on(server_factory, home):
+    """A device ALSA cannot open: SETUP gets 503 naming ALSA's reason,
+    the log says why, the next SETUP gets the same answer, and the video
+    stream of the same worker plays on."""
+    srv = server_factory(env={"HOME": str(home)},
+                         backchannel="<enable>1</enable><device>no_such_pcm</device>")
+    with RtspClient(port=srv.port) as c:
+        for _ in range(2):
+            r = setup_backchannel(c)
+            assert r.status == 503, r
+            assert "no_such_pcm" in r.headers.get("X-Reason", "") + r.reason + r.body.decode(errors="replace") \
+                or "no_such_pcm" in srv.log_text()
+    assert re.search(r"back channel refused: .*no_such_pcm", srv.log_text()), srv.log_text()[-3000:]
+    with RtspClient(port=srv.port) as v:
+        v.start("test", "tcp")
+        v.receive(1.0)
+        assert v.tracks[0].packets > 0
+    assert srv.alive()
+
+
 # ---------------------------------------------------------------- bad input
 
 def rtp(seq, ts, payload, pt=0, ssrc=0x1234, pad=0, version=2):
