@@ -327,6 +327,8 @@ void client_close(struct client *c)
 	for (struct session *s = c->w->sessions; s; s = s->next) {
 		if (s->client == c)
 			s->client = NULL;
+		if (s->setup_client == c)
+			s->setup_client = NULL;
 		if ((s->mcast || s->talk) && !s->dead && s->setup_conn == c->conn_id) {
 			log_tagged(LOG_INFO, &(struct log_tags){ .client = s->peer, .session = s->id },
 				   "session %s: its RTSP connection closed, %s", s->id,

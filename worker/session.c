@@ -59,6 +59,7 @@ struct session *session_new(struct worker *w, struct client *c)
 	snprintf(s->peer, sizeof s->peer, "%s", c->peer);
 	s->peer_addr = c->peer_addr;
 	s->setup_conn = c->conn_id;
+	s->setup_client = c;
 	s->next = w->sessions;
 	if (w->sessions)
 		w->sessions->prev = s;

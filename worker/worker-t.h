@@ -107,6 +107,7 @@ struct session {
 	uint64_t skips, bytes_out, packets_out, udp_drops;
 	int64_t created_us;
 	uint32_t setup_conn;                 /* conn_id of the connection that set it up */
+	struct client *setup_client;         /* that connection while it is open (client_close clears it) */
 	uint64_t rate_prev_bytes;            /* bytes_out at rate_prev_us */
 	int64_t rate_prev_us;
 	uint64_t bitrate;                    /* bit/s over the last second or so */
@@ -167,6 +168,7 @@ struct client {
 	bool srtp_keys_ready;
 	uint8_t srtp_keys[SOURCE_MAX_TRACKS + 1][SRTP_KEY_LEN];   /* + the back channel's */
 	int64_t last_activity_us;
+	uint64_t session_mark;               /* = the worker's housekeeping round while a live session was set up here */
 	bool closing;                        /* send what is queued, then close */
 	bool waiting;                        /* a SETUP waits for the master: read no further request */
 	bool dead;
@@ -205,6 +207,7 @@ struct worker {
 	long long housekeeping_timer;
 	uint32_t next_conn_id;
 	uint32_t next_talk_request;
+	uint64_t housekeeping_round;         /* counts worker_housekeeping() runs */
 	uint64_t bytes_out, packets_out;
 	uint64_t bytes_in_closed;            /* source bytes of on-demand media already closed */
 	char cname[128];

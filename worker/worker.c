@@ -115,10 +115,7 @@ static void worker_kick(struct worker *w, uint32_t query, const char *id)
 		log_tagged(LOG_WARN, &(struct log_tags){ .client = s->peer, .session = s->id }, "session %s ended by the operator (rtspctl kick)", s->id);
 		/* The connection goes too: the TCP carrier, or for UDP the
 		 * connection the session was set up on, if it is still open. */
-		struct client *c = s->client;
-		for (struct client *k = w->clients; !c && k; k = k->next)
-			if (!k->dead && k->conn_id == s->setup_conn)
-				c = k;
+		struct client *c = s->client ? s->client : s->setup_client;
 		session_end(s, true);
 		if (c) {
 			client_flush(c);
@@ -139,8 +136,16 @@ static int64_t worker_housekeeping(struct ev_loop *loop, long long id, void *arg
 {
 	struct worker *w = arg;
 	int64_t now = ev_now_us();
+	uint64_t round = ++w->housekeeping_round;
 	for (struct session *s = w->sessions; s; s = s->next)
 		session_housekeeping(s, now);
+	/* The connection a live session was set up on is never closed as
+	 * idle: the session's own timeout (its RTCP, a talker's audio, any
+	 * request) governs, and closing it would end a multicast or
+	 * back-channel session. One pass marks them all. */
+	for (struct session *s = w->sessions; s; s = s->next)
+		if (!s->dead && s->setup_client)
+			s->setup_client->session_mark = round;
 	mcast_housekeeping(w, now);
 	int64_t idle = (int64_t)w->cfg.session_timeout * 1000000;
 	for (struct client *c = w->clients; c; c = c->next) {
@@ -148,11 +153,7 @@ static int64_t worker_housekeeping(struct ev_loop *loop, long long id, void *arg
 			tunnel_housekeeping(c, now);
 		if (c->dead || c->session)
 			continue;
-		bool has_udp_session = false;
-		for (struct session *s = w->sessions; s; s = s->next)
-			if (!s->dead && s->client == c)
-				has_udp_session = true;
-		if (!has_udp_session && now - c->last_activity_us > idle) {
+		if (c->session_mark != round && now - c->last_activity_us > idle) {
 			log_msg(LOG_INFO, NULL, c->peer, "idle connection closed");
 			client_close(c);
 		}

@@ -270,6 +270,31 @@ def test_silent_udp_talker_times_out_and_frees_the_device(server_factory, home):
             b2.close()
 
 
+def test_udp_talker_kept_alive_by_its_audio_alone(server_factory, home):
+    """A UDP talker that sends audio and no RTSP request for longer than
+    the session timeout keeps its session, its RTSP connection and the
+    device."""
+    srv = server_factory(env={"HOME": str(home)}, session_timeout=5,
+                         backchannel="<enable>1</enable><device>rtspdtest</device>")
+    with RtspClient(port=srv.port) as a:
+        assert setup_backchannel(a).status == 200
+        assert a.play().status == 200
+        rtp_sock, _, track = a.udp[0]
+        sp = track.transport["server_port"]
+        t0 = time.monotonic()
+        i = 0
+        while time.monotonic() - t0 < 8:
+            rtp_sock.sendto(rtp(i, 160 * i, mulaw_tone(160, start=160 * i)), ("127.0.0.1", sp[0]))
+            i += 1
+            time.sleep(max(0, t0 + i * 0.02 - time.monotonic()))
+        assert "is free" not in srv.log_text(), srv.log_text()[-3000:]
+        assert a.get_parameter().status == 200
+        with RtspClient(port=srv.port) as b:
+            assert setup_backchannel(b).status == 453
+        a.teardown()
+    assert wait_for(lambda: "is free" in srv.log_text(), 10)
+
+
 def test_missing_alsa_device_is_503_and_the_stream_plays_on(server_factory, home):
     """A device ALSA cannot open: SETUP gets 503 naming ALSA's reason,
     the log says why, the next SETUP gets the same answer, and the video
