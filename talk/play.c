@@ -55,6 +55,8 @@ struct talk {
 };
 
 static void alsa_log(const char *file, int line, const char *function, int err, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void alsa_log(const char *file, int line, const char *function, int err, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;

@@ -1,8 +1,8 @@
 /* rtsp-talk — sends an audio file or a live ALSA capture to the ONVIF audio
  * back channel of an RTSP server (a camera, or rtspd).
  *
- *   rtsp-talk [-u user:pass] [-t udp|tcp|http] [-c codec] [-v] [--loop]
- *             rtsp://camera/stream (-i FILE | -d ALSA_DEVICE)
+ *   rtsp-talk [-u user:pass] [-t udp|tcp|http|https|ws|wss] [-k] [-c codec]
+ *             [-v] [--loop] rtsp[s]://camera/stream (-i FILE | -d ALSA_DEVICE)
  *
  * The exchange (ONVIF Streaming Specification, "back channel connection"):
  *   OPTIONS    its Public header picks the keep-alive method, as ffmpeg does;
@@ -16,23 +16,28 @@
  *   RTP        the input decoded, resampled and encoded with FFmpeg, and
  *              packetized here (not by FFmpeg's rtp muxer: we need our own
  *              payload type, SSRC, timestamps and the transport framing of
- *              all three transports, and each payload format is a few
- *              lines), paced in real time against the monotonic clock;
+ *              every transport, and each payload format is a few lines),
+ *              paced in real time against the monotonic clock; SRTP when the
+ *              section is RTP/SAVP with an SDES key (a=crypto);
  *   keep-alive GET_PARAMETER (or OPTIONS) every timeout/2 s;
  *   TEARDOWN   at the end of the input, after --duration, or on
  *              SIGINT/SIGTERM.
  *
  * Transports: UDP (an even/odd client port pair; RTP goes from our RTP port
  * to the server_port of the SETUP answer), TCP-interleaved ('$' frames on the
- * RTSP connection, RFC 2326 §10.12), and the QuickTime HTTP tunnel (a GET for
+ * RTSP connection, RFC 2326 §10.12), the QuickTime HTTP tunnel (a GET for
  * the server-to-client half, a POST whose body carries every request and every
- * '$' frame base64-encoded, each message on its own).
+ * '$' frame base64-encoded, each message on its own), and WebSocket (the
+ * interleaved byte stream in masked binary frames, subprotocol
+ * rtsp.onvif.org). Any of the TCP ones can run inside TLS (OpenSSL): RTSPS,
+ * the HTTPS tunnel, wss; the server's certificate is verified unless -k.
  *
  * Exit status: 0 done, 1 error, 2 usage, 3 the server has no back channel,
  * 4 no codec in common. Messages go to stderr.
  *
- * One thread: blocking sockets, poll() to wait for input and for the next
- * packet's time; the RTP path allocates nothing per packet.
+ * One thread: blocking plain sockets (non-blocking under TLS, see struct
+ * link), poll() to wait for input and for the next packet's time; the RTP
+ * path allocates nothing per packet.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -64,14 +69,21 @@
 #include <libavutil/channel_layout.h>
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <srtp2/srtp.h>
 
 #include "proto/base64.h"
 #include "proto/rtsp.h"
 #include "proto/url.h"
+#include "proto/ws.h"
 
 #define BC_REQUIRE "www.onvif.org/ver20/backchannel"
 #define USER_AGENT "rtsp-talk"
+#define WS_PROTOCOL "rtsp.onvif.org"
 
 enum {
 	EXIT_OK = 0,
@@ -85,6 +97,7 @@ enum {
 #define MAX_PAYLOAD   1400     /* RTP payload; keeps a packet under a 1500-byte MTU */
 #define QUEUE_LEN     256
 #define CONNECT_MS    5000
+#define WRITE_MS      10000    /* the longest a write may wait (a blocked or vanished server) */
 #define LINGER_MS     500      /* after the last packet, before TEARDOWN: the peer's jitter buffer drains */
 
 /* The one global: set from the signal handler, read by every wait. */
@@ -122,7 +135,9 @@ static const char *av_err(int err, char *buf, size_t len)
 	return buf;
 }
 
-/* Prints an RTSP message line by line with a direction prefix (-v). */
+/* Prints an RTSP message line by line with a direction prefix (-v). An
+ * SDES key (a=crypto ... inline:KEY) is shown as "inline:...": it is a
+ * secret, and -v output ends up in terminals, logs and bug reports. */
 static void dump(const char *prefix, const char *data, size_t len)
 {
 	size_t i = 0;
@@ -133,7 +148,16 @@ static void dump(const char *prefix, const char *data, size_t len)
 		size_t n = j - i;
 		if (n && data[i + n - 1] == '\r')
 			n--;
-		fprintf(stderr, "%s%.*s\n", prefix, (int)n, data + i);
+		const char *line = data + i;
+		const char *key = n > 9 && !strncmp(line, "a=crypto:", 9) ? memmem(line, n, "inline:", 7) : NULL;
+		if (key) {
+			size_t k = (size_t)(key + 7 - line), e = k;
+			while (e < n && line[e] != '|' && line[e] != ';' && line[e] != ' ')
+				e++;
+			fprintf(stderr, "%s%.*s...%.*s\n", prefix, (int)k, line, (int)(n - e), line + e);
+		} else {
+			fprintf(stderr, "%s%.*s\n", prefix, (int)n, line);
+		}
 		i = j + 1;
 	}
 }
@@ -171,8 +195,9 @@ static int codec_from_cli(const char *s, enum codec_id *id, int *g726_bits)
 
 /* ---------------------------------------------------------------- SDP */
 
-#define SDP_MAX_MEDIA 8
-#define SDP_MAX_FMT   16
+#define SDP_MAX_MEDIA  8
+#define SDP_MAX_FMT    16
+#define SDP_MAX_CRYPTO 4
 
 struct sdp_fmt {
 	int pt;
@@ -186,16 +211,21 @@ enum sdp_dir { DIR_SENDRECV, DIR_SENDONLY, DIR_RECVONLY, DIR_INACTIVE };
 
 struct sdp_media {
 	char type[16];
+	char proto[32];        /* "RTP/AVP", "RTP/SAVP", ... */
 	int nfmt;
 	struct sdp_fmt fmt[SDP_MAX_FMT];
 	char control[512];
 	enum sdp_dir dir;
 	bool dir_given;
+	int ncrypto;
+	char crypto[SDP_MAX_CRYPTO][256];   /* the values of its a=crypto lines (SDES, RFC 4568) */
+	bool key_mgmt;         /* a=key-mgmt (MIKEY, RFC 4567), here or at session level */
 };
 
 struct sdp_desc {
 	char control[512];
 	enum sdp_dir dir;      /* session-level default */
+	bool key_mgmt;
 	int nmedia;
 	struct sdp_media media[SDP_MAX_MEDIA];
 };
@@ -262,8 +292,9 @@ static int sdp_parse(const char *sdp, size_t len, struct sdp_desc *d)
 			if (!tok)
 				return -EBADMSG;
 			copy_str(m->type, sizeof(m->type), tok, strlen(tok));
-			if (!strtok_r(NULL, " ", &save) || !strtok_r(NULL, " ", &save))   /* port, proto */
+			if (!strtok_r(NULL, " ", &save) || !(tok = strtok_r(NULL, " ", &save)))   /* port, proto */
 				return -EBADMSG;
+			copy_str(m->proto, sizeof(m->proto), tok, strlen(tok));
 			while ((tok = strtok_r(NULL, " ", &save)) && m->nfmt < SDP_MAX_FMT) {
 				char *e;
 				long pt = strtol(tok, &e, 10);
@@ -294,6 +325,17 @@ static int sdp_parse(const char *sdp, size_t len, struct sdp_desc *d)
 			} else {
 				d->dir = dir;
 			}
+		} else if (!strncmp(a, "crypto:", 7)) {
+			if (m && m->ncrypto < SDP_MAX_CRYPTO) {
+				const char *v = a + 7;
+				copy_str(m->crypto[m->ncrypto], sizeof(m->crypto[0]), v, strlen(v));
+				m->ncrypto++;
+			}
+		} else if (!strncmp(a, "key-mgmt:", 9)) {
+			if (m)
+				m->key_mgmt = true;
+			else
+				d->key_mgmt = true;
 		} else if (!strncmp(a, "control:", 8)) {
 			const char *v = a + 8;
 			while (*v == ' ')
@@ -327,9 +369,12 @@ static int sdp_parse(const char *sdp, size_t len, struct sdp_desc *d)
 			}
 		}
 	}
-	for (int i = 0; i < d->nmedia; i++)
+	for (int i = 0; i < d->nmedia; i++) {
 		if (!d->media[i].dir_given)
 			d->media[i].dir = d->dir;
+		if (d->key_mgmt)
+			d->media[i].key_mgmt = true;
+	}
 	return 0;
 }
 
@@ -394,14 +439,19 @@ static enum codec_id fmt_codec(const struct sdp_fmt *f, int *g726_bits, bool *g7
 
 /* ---------------------------------------------------------------- URLs */
 
+/* How the RTSP connection (and with TCP the media) reaches the server. */
+enum xport { XP_UDP, XP_TCP, XP_HTTP, XP_WS };
+
 struct target {
 	char url[1200];        /* the URL without user info: requests use it */
-	char host[256];
+	char host[256];        /* without the [] of an IPv6 literal */
 	int port;
 	char path[1100];       /* "/path?query" as written, for the tunnel's GET and POST */
 	char user[128], pass[128];
 	bool userinfo;
-	bool rtsph;            /* rtsph:// = RTSP over the HTTP tunnel */
+	bool tls;              /* rtsps://, rtspsu://, rtspst://, rtspsh:// */
+	enum xport xport;      /* what the scheme implies: rtsph:// the HTTP tunnel, ... */
+	bool port_given;
 };
 
 static int hexval(int c)
@@ -426,6 +476,17 @@ static void pct_decode(char *dst, size_t cap, const char *s, size_t n)
 	dst[o] = 0;
 }
 
+/* The schemes GStreamer's rtspsrc knows: "s" = TLS (RFC 7826 rtsps), then
+ * "u" UDP, "t" TCP, "h" the HTTP tunnel. ffmpeg's rtsps:// is RTSP over TLS
+ * with the media interleaved in it, so rtsps:// defaults to TCP. */
+static const struct { const char *name; bool tls; enum xport xport; } schemes[] = {
+	{ "rtsp", false, XP_UDP }, { "rtspu", false, XP_UDP }, { "rtspt", false, XP_TCP },
+	{ "rtsph", false, XP_HTTP }, { "rtsps", true, XP_TCP }, { "rtspsu", true, XP_UDP },
+	{ "rtspst", true, XP_TCP }, { "rtspsh", true, XP_HTTP },
+};
+
+static int target_secure(struct target *t);
+
 static int target_parse(const char *url, struct target *t)
 {
 	memset(t, 0, sizeof(*t));
@@ -433,12 +494,14 @@ static int target_parse(const char *url, struct target *t)
 	if (!sep)
 		return -EINVAL;
 	size_t slen = (size_t)(sep - url);
-	if (slen == 4 && !strncasecmp(url, "rtsp", 4))
-		;
-	else if (slen == 5 && !strncasecmp(url, "rtsph", 5))
-		t->rtsph = true;
-	else
+	size_t k = 0;
+	while (k < sizeof(schemes) / sizeof(schemes[0]) &&
+	       !(slen == strlen(schemes[k].name) && !strncasecmp(url, schemes[k].name, slen)))
+		k++;
+	if (k == sizeof(schemes) / sizeof(schemes[0]))
 		return -EPROTONOSUPPORT;
+	t->tls = schemes[k].tls;
+	t->xport = schemes[k].xport;
 	const char *auth = sep + 3;
 	const char *aend = auth + strcspn(auth, "/?#");
 	const char *at = NULL;
@@ -455,7 +518,8 @@ static int target_parse(const char *url, struct target *t)
 		t->userinfo = true;
 		hostpart = at + 1;
 	}
-	/* The URL the server sees: always rtsp://, without user info or fragment. */
+	/* The URL the server sees: rtsp:// (rtsps:// once the transport is
+	 * known to be TLS, see target_secure), without user info or fragment. */
 	size_t rest = strcspn(hostpart, "#");
 	int n = snprintf(t->url, sizeof(t->url), "rtsp://%.*s", (int)rest, hostpart);
 	if (n < 0 || (size_t)n >= sizeof(t->url))
@@ -464,12 +528,31 @@ static int target_parse(const char *url, struct target *t)
 	if (rtsp_url_parse(t->url, &u) < 0 || !u.host[0])
 		return -EINVAL;
 	set_str(t->host, sizeof(t->host), u.host);
-	t->port = u.port > 0 ? u.port : 554;
+	t->port_given = u.port > 0;
+	t->port = u.port > 0 ? u.port : t->tls ? 322 : 554;
 	const char *path = hostpart + strcspn(hostpart, "/?#");
 	n = snprintf(t->path, sizeof(t->path), "%s%.*s", *path == '/' ? "" : "/",
 		     (int)strcspn(path, "#"), path);
 	if (n < 0 || (size_t)n >= sizeof(t->path))
 		return -EINVAL;
+	return t->tls ? target_secure(t) : 0;
+}
+
+/* The transport runs in TLS (-t https / wss on an rtsp:// URL): requests
+ * name the resource rtsps://, as ffmpeg does for RTSPS, and the default
+ * port is 322 (ffmpeg's for rtsps:// too). */
+static int target_secure(struct target *t)
+{
+	t->tls = true;
+	if (!t->port_given)
+		t->port = 322;
+	if (!strncmp(t->url, "rtsps://", 8))
+		return 0;
+	char u[sizeof(t->url)];
+	int n = snprintf(u, sizeof(u), "rtsps://%s", t->url + 7);
+	if (n < 0 || (size_t)n >= sizeof(u))
+		return -EINVAL;
+	memcpy(t->url, u, (size_t)n + 1);
 	return 0;
 }
 
@@ -732,16 +815,28 @@ static int auth_header(struct auth *a, const char *method, const char *uri, char
 
 /* ---------------------------------------------------------------- connection */
 
-enum xport { XP_UDP, XP_TCP, XP_HTTP };
+/* One TCP connection to the server, and the TLS session over it when the
+ * transport is secure. A TLS socket is non-blocking: poll() can say
+ * "readable" when only part of a record is there, and a blocking SSL_read
+ * would then hold the packets that are due; its writes wait in poll()
+ * instead (WRITE_MS at most), like the SO_SNDTIMEO of a plain socket. */
+struct link {
+	int fd;
+	SSL *ssl;
+};
 
 struct conn {
-	int fd;                /* RTSP connection, or the tunnel's GET (server to client) */
-	int post_fd;           /* the tunnel's POST (client to server); -1 otherwise */
+	struct link rd;        /* RTSP connection, the tunnel's GET (server to client), or the WebSocket */
+	struct link post;      /* the tunnel's POST (client to server); fd -1 otherwise */
+	bool ws;               /* RTSP in WebSocket frames (after the upgrade) */
+	bool ws_closed;        /* we sent our close frame */
+	uint8_t ws_in[IN_CAP + 16];   /* frames read but not yet decoded into in */
+	size_t ws_inlen;
 	char in[IN_CAP];
 	size_t inlen;
 	struct rtsp_request req;   /* a request from the server (App D.1) */
-	char *b64;             /* encoding buffer for the POST */
-	size_t b64cap;
+	uint8_t *obuf;         /* building what goes out: the POST's base64, a WebSocket frame */
+	size_t obufcap;
 	bool verbose;
 };
 
@@ -823,23 +918,295 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- TLS */
+
+/* The client context: TLS 1.2 or later (what rtspd and current cameras
+ * speak), the server's certificate checked against the system's trust
+ * store (OpenSSL's default paths, which SSL_CERT_FILE / SSL_CERT_DIR
+ * override) or --ca-file, unless -k. The host name is checked per
+ * connection (tls_handshake). NULL after a message. */
+static SSL_CTX *tls_context(bool verify, const char *ca_file)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx) {
+		msg("TLS: cannot make a context: %s", ERR_reason_error_string(ERR_get_error()));
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+	/* A server that closes without close_notify has still closed: report
+	 * it as the end of the connection, not as a TLS error. */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
+	if (verify) {
+		int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+				 : SSL_CTX_set_default_verify_paths(ctx);
+		if (ok != 1) {
+			msg("TLS: cannot load the trusted certificates%s%s: %s", ca_file ? " from " : "",
+			    ca_file ? ca_file : "", ERR_reason_error_string(ERR_get_error()));
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	}
+	return ctx;
+}
+
+static bool is_ip_literal(const char *host)
+{
+	unsigned char a[16];
+	return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+}
+
+/* The handshake on a connected l->fd, within timeout_ms. With verify the
+ * certificate must chain to a trusted CA and name host (a DNS name, or an
+ * IP address in its subjectAltName when host is one). 0, or -errno after
+ * a message that says why (-EACCES: the certificate). */
+static int tls_handshake(SSL_CTX *ctx, struct link *l, const char *host, bool verify, int timeout_ms)
+{
+	l->ssl = SSL_new(ctx);
+	if (!l->ssl || SSL_set_fd(l->ssl, l->fd) != 1)
+		return -ENOMEM;
+	bool ip = is_ip_literal(host);
+	if (!ip)
+		SSL_set_tlsext_host_name(l->ssl, host);   /* SNI is for names only (RFC 6066 §3) */
+	if (verify) {
+		X509_VERIFY_PARAM *vp = SSL_get0_param(l->ssl);
+		if ((ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, host) : X509_VERIFY_PARAM_set1_host(vp, host, 0)) != 1)
+			return -EINVAL;
+	}
+	fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) | O_NONBLOCK);
+	int64_t deadline = now_us() + (int64_t)timeout_ms * 1000;
+	for (;;) {
+		ERR_clear_error();
+		int r = SSL_connect(l->ssl);
+		if (r == 1)
+			return 0;
+		int e = SSL_get_error(l->ssl, r);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+			int64_t left = deadline - now_us();
+			if (left <= 0 || g_stop) {
+				msg("TLS handshake with %s: %s", host, g_stop ? "interrupted" : "no answer");
+				return g_stop ? -EINTR : -ETIMEDOUT;
+			}
+			struct pollfd pfd = { .fd = l->fd, .events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT };
+			poll(&pfd, 1, (int)(left / 1000) + 1);
+			continue;
+		}
+		long vr = SSL_get_verify_result(l->ssl);
+		if (verify && vr != X509_V_OK) {
+			msg("TLS: the certificate of %s is not trusted: %s (-k/--insecure connects anyway; "
+			    "--ca-file FILE trusts a CA of your own)", host, X509_verify_cert_error_string(vr));
+			return -EACCES;
+		}
+		unsigned long err = ERR_get_error();
+		msg("TLS handshake with %s failed: %s", host,
+		    err ? ERR_reason_error_string(err) : e == SSL_ERROR_SYSCALL ? "the server closed the connection"
+		    : "protocol error");
+		return -EPROTO;
+	}
+}
+
+/* ---------------------------------------------------------------- links */
+
+static int link_write_all(struct link *l, const void *data, size_t len)
+{
+	if (!l->ssl)
+		return write_all(l->fd, data, len);
+	const char *p = data;
+	int64_t deadline = now_us() + (int64_t)WRITE_MS * 1000;
+	while (len) {
+		ERR_clear_error();
+		/* Without SSL_MODE_ENABLE_PARTIAL_WRITE, SSL_write sends all of
+		 * it or nothing; after WANT_* it is called again the same way. */
+		int n = SSL_write(l->ssl, p, len > 65536 ? 65536 : (int)len);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		int e = SSL_get_error(l->ssl, n);
+		if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+			return e == SSL_ERROR_SYSCALL && errno ? -errno : -EPIPE;
+		int64_t left = deadline - now_us();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		struct pollfd pfd = { .fd = l->fd, .events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT };
+		if (poll(&pfd, 1, (int)(left / 1000) + 1) < 0 && errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Reads what is there without waiting: > 0 bytes, 0 for nothing yet (or
+ * only part of a TLS record), -ECONNRESET when the server closed. */
+static int link_read(struct link *l, void *buf, size_t cap)
+{
+	if (!l->ssl) {
+		ssize_t n = recv(l->fd, buf, cap, MSG_DONTWAIT);
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+		return n == 0 ? -ECONNRESET : (int)n;
+	}
+	ERR_clear_error();
+	int n = SSL_read(l->ssl, buf, cap > 65536 ? 65536 : (int)cap);
+	if (n > 0)
+		return n;
+	int e = SSL_get_error(l->ssl, n);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return 0;
+	if (e == SSL_ERROR_SYSCALL && errno && errno != EPIPE && errno != ECONNRESET)
+		return -errno;
+	if (e == SSL_ERROR_SSL) {
+		msg("TLS: %s", ERR_reason_error_string(ERR_get_error()));
+		return -EPROTO;
+	}
+	return -ECONNRESET;
+}
+
+/* Decrypted bytes OpenSSL holds already: poll() would not see them. */
+static bool link_pending(const struct link *l)
+{
+	return l->ssl && SSL_has_pending(l->ssl);
+}
+
+static void link_close(struct link *l)
+{
+	if (l->ssl) {
+		SSL_shutdown(l->ssl);   /* close_notify, best effort (non-blocking) */
+		SSL_free(l->ssl);
+		l->ssl = NULL;
+	}
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+}
+
+/* ---------------------------------------------------------------- WebSocket (RFC 6455) */
+
+static int obuf_reserve(struct conn *c, size_t need)
+{
+	if (need <= c->obufcap)
+		return 0;
+	uint8_t *nb = realloc(c->obuf, need);
+	if (!nb)
+		return -ENOMEM;
+	c->obuf = nb;
+	c->obufcap = need;
+	return 0;
+}
+
+/* One frame with FIN, masked as a client's must be (§5.3), with a fresh
+ * key from OpenSSL's CSPRNG; header and payload in one write (one TLS
+ * record under wss). */
+static int ws_send(struct conn *c, uint8_t opcode, const void *data, size_t len)
+{
+	int r = obuf_reserve(c, len + 14);
+	if (r < 0)
+		return r;
+	uint8_t *h = c->obuf;
+	size_t hl = 2;
+	h[0] = (uint8_t)(0x80 | opcode);
+	if (len < 126) {
+		h[1] = (uint8_t)(0x80 | len);
+	} else if (len < 65536) {
+		h[1] = 0x80 | 126;
+		h[2] = (uint8_t)(len >> 8);
+		h[3] = (uint8_t)len;
+		hl = 4;
+	} else {
+		h[1] = 0x80 | 127;
+		for (int i = 0; i < 8; i++)
+			h[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+		hl = 10;
+	}
+	uint8_t *mask = h + hl;
+	if (RAND_bytes(mask, 4) != 1)
+		return -EIO;
+	const uint8_t *src = data;
+	uint8_t *dst = mask + 4;
+	for (size_t i = 0; i < len; i++)
+		dst[i] = src[i] ^ mask[i & 3];
+	return link_write_all(&c->rd, c->obuf, hl + 4 + len);
+}
+
+/* Our close frame (status 1000, normal closure), once. */
+static void ws_close(struct conn *c)
+{
+	if (!c->ws || c->ws_closed || c->rd.fd < 0)
+		return;
+	c->ws_closed = true;
+	static const uint8_t normal[2] = { 1000 >> 8, 1000 & 0xff };
+	ws_send(c, WS_CLOSE, normal, sizeof(normal));
+}
+
+/* Moves the payloads of the complete frames in ws_in into the RTSP input:
+ * data frames (binary, text, continuation: one byte stream, whatever the
+ * message boundaries, as PROTOCOL-NOTES §4 says servers may split it) are
+ * appended, a ping is answered with a pong, a close with a close. Returns
+ * the bytes appended, -ECONNRESET after a close, -EPROTO for a malformed
+ * frame, -ENOBUFS when a frame cannot fit even into an empty input. */
+static int ws_decode(struct conn *c)
+{
+	size_t added = 0, off = 0;
+	int r = 0;
+	while (off < c->ws_inlen) {
+		struct ws_frame f;
+		long n = ws_parse_frame(c->ws_in + off, c->ws_inlen - off, &f);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			msg("WebSocket: a malformed frame from the server");
+			r = -EPROTO;
+			break;
+		}
+		uint8_t *p = c->ws_in + off + f.header_len;
+		if (f.masked)   /* servers must not mask (§5.1); harmless to undo */
+			ws_unmask(p, (size_t)f.len, f.mask, 0);
+		if (f.opcode == WS_BINARY || f.opcode == WS_TEXT || f.opcode == WS_CONTINUATION) {
+			if (f.len > sizeof(c->in) - c->inlen) {
+				if (!added && !c->inlen)
+					r = -ENOBUFS;
+				break;   /* the rest once the parser has taken what is there */
+			}
+			memcpy(c->in + c->inlen, p, (size_t)f.len);
+			c->inlen += (size_t)f.len;
+			added += (size_t)f.len;
+		} else if (f.opcode == WS_PING) {
+			ws_send(c, WS_PONG, p, (size_t)f.len);
+		} else if (f.opcode == WS_CLOSE) {
+			if (c->verbose)
+				msg("WebSocket: the server closed (status %d)", f.len >= 2 ? p[0] << 8 | p[1] : 1005);
+			if (!c->ws_closed) {
+				c->ws_closed = true;
+				ws_send(c, WS_CLOSE, p, f.len >= 2 ? 2 : 0);   /* echo its status (§5.5.1) */
+			}
+			r = -ECONNRESET;
+			off += (size_t)n;
+			break;
+		}
+		off += (size_t)n;
+	}
+	memmove(c->ws_in, c->ws_in + off, c->ws_inlen - off);
+	c->ws_inlen -= off;
+	return r < 0 && !added ? r : (int)added;
+}
+
 /* Everything the client sends goes through here: raw on the RTSP
  * connection, base64 on the tunnel's POST (one blob per message, with its
- * own padding, as ffmpeg does: servers restart decoding after '='). */
+ * own padding, as ffmpeg does: servers restart decoding after '='), one
+ * binary frame per message or '$' frame on a WebSocket. */
 static int conn_send(struct conn *c, const void *data, size_t len)
 {
-	if (c->post_fd < 0)
-		return write_all(c->fd, data, len);
-	size_t need = 4 * ((len + 2) / 3) + 1;
-	if (need > c->b64cap) {
-		char *nb = realloc(c->b64, need);
-		if (!nb)
-			return -ENOMEM;
-		c->b64 = nb;
-		c->b64cap = need;
-	}
-	size_t n = b64_encode(data, len, c->b64);
-	return write_all(c->post_fd, c->b64, n);
+	if (c->ws)
+		return ws_send(c, WS_BINARY, data, len);
+	if (c->post.fd < 0)
+		return link_write_all(&c->rd, data, len);
+	int r = obuf_reserve(c, 4 * ((len + 2) / 3) + 1);
+	if (r < 0)
+		return r;
+	size_t n = b64_encode(data, len, (char *)c->obuf);
+	return link_write_all(&c->post, c->obuf, n);
 }
 
 /* Reads what is there (waiting up to timeout_ms). 0 on timeout, > 0 bytes,
@@ -849,19 +1216,32 @@ static int conn_fill(struct conn *c, int timeout_ms)
 {
 	if (c->inlen == sizeof(c->in))
 		return -ENOBUFS;
-	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-	int pr = poll(&pfd, 1, timeout_ms);
-	if (pr < 0)
-		return errno == EINTR ? -EINTR : -errno;
-	if (pr == 0)
-		return 0;
-	ssize_t n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, MSG_DONTWAIT);
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-	if (n == 0)
-		return -ECONNRESET;
-	c->inlen += (size_t)n;
-	return (int)n;
+	if (c->ws && c->ws_inlen) {
+		int r = ws_decode(c);
+		if (r != 0)
+			return r;
+	}
+	if (!link_pending(&c->rd)) {
+		struct pollfd pfd = { .fd = c->rd.fd, .events = POLLIN };
+		int pr = poll(&pfd, 1, timeout_ms);
+		if (pr < 0)
+			return errno == EINTR ? -EINTR : -errno;
+		if (pr == 0)
+			return 0;
+	}
+	if (!c->ws) {
+		int n = link_read(&c->rd, c->in + c->inlen, sizeof(c->in) - c->inlen);
+		if (n > 0)
+			c->inlen += (size_t)n;
+		return n;
+	}
+	if (c->ws_inlen == sizeof(c->ws_in))
+		return -ENOBUFS;
+	int n = link_read(&c->rd, c->ws_in + c->ws_inlen, sizeof(c->ws_in) - c->ws_inlen);
+	if (n <= 0)
+		return n;
+	c->ws_inlen += (size_t)n;
+	return ws_decode(c);
 }
 
 static void conn_consume(struct conn *c, size_t n)
@@ -938,6 +1318,9 @@ struct talk {
 	char aggregate[1200];  /* PLAY / TEARDOWN URL */
 	char setup_url[1200];
 	int timeout_ms;        /* per response */
+	SSL_CTX *tls;          /* when the transport is TLS */
+	bool verify;           /* check the server's certificate (not -k) */
+	const char *ws_path;   /* the WebSocket's path (--ws-path) */
 };
 
 /* Sends one request; returns its CSeq. extra: more header lines (CRLF each). */
@@ -1027,26 +1410,85 @@ static bool header_has_token(const char *v, const char *tok)
 	return false;
 }
 
+/* Why a request got no answer, in words. */
+static const char *xact_error(int e)
+{
+	return e == -ETIMEDOUT ? "no answer" : e == -EBADMSG ? "the answer is not RTSP" :
+	       e == -ECONNRESET ? "the server closed the connection" : strerror(-e);
+}
+
 static const char *status_text(const struct talk *t)
 {
 	return t->resp.reason[0] ? t->resp.reason : rtsp_reason(t->resp.status);
 }
 
-/* ---------------------------------------------------------------- HTTP tunnel */
+/* ---------------------------------------------------------------- HTTP tunnel and WebSocket */
+
+/* A new connection to the server, in TLS when the transport is. */
+static int link_open(struct talk *t, struct link *l)
+{
+	l->fd = tcp_connect(t->tgt.host, t->tgt.port, NULL, NULL);
+	if (l->fd < 0)
+		return l->fd;
+	if (!t->tls)
+		return 0;
+	int r = tls_handshake(t->tls, l, t->tgt.host, t->verify, t->timeout_ms);
+	if (r < 0)
+		link_close(l);
+	return r;
+}
+
+/* Connects t->c->rd, sends an HTTP request head and reads the answer's
+ * head into t->resp. What follows the head stays in t->c->in. Returns the
+ * HTTP status, or -errno after a message (the link is closed then). */
+static int http_open(struct talk *t, const char *req, size_t len, const char *what)
+{
+	struct conn *c = t->c;
+	int r = link_open(t, &c->rd);
+	if (r < 0)
+		return r;
+	if (t->verbose)
+		dump("> ", req, len);
+	r = link_write_all(&c->rd, req, len);
+	c->inlen = 0;
+	int64_t deadline = now_us() + (int64_t)t->timeout_ms * 1000;
+	int hl = 0;
+	while (r >= 0) {
+		hl = rtsp_parse_response_head(c->in, c->inlen, &t->resp);
+		if (hl != 0)
+			break;
+		int64_t left = deadline - now_us();
+		if (left <= 0) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		r = conn_fill(c, (int)(left / 1000) + 1);
+		if (r == -EINTR)
+			r = g_stop ? -EINTR : 0;
+	}
+	if (r < 0 || hl < 0) {
+		msg("%s: no answer to GET %s: %s", what, t->tgt.path,
+		    r == -ETIMEDOUT ? "no answer" : r < 0 ? strerror(-r) : "malformed answer");
+		link_close(&c->rd);
+		return r < 0 ? r : -EBADMSG;
+	}
+	if (t->verbose)
+		dump("< ", c->in, (size_t)hl);
+	conn_consume(c, (size_t)hl);
+	return t->resp.status;
+}
 
 /* GET then POST with the same x-sessioncookie (PROTOCOL-NOTES §3). The GET
  * must be answered 200 before the POST opens; the POST gets no answer. The
  * tunnel itself is not normally authenticated (ONVIF: RTSP inside is), but
- * a 401 on the GET is answered with the credentials once. */
+ * a 401 on the GET is answered with the credentials once. Under TLS (the
+ * HTTPS tunnel) both halves are TLS connections of their own. */
 static int tunnel_open(struct talk *t)
 {
 	char cookie[33];
 	random_hex(cookie, 16);
 	struct auth hauth = t->auth;
 	for (int attempt = 0; attempt < 2; attempt++) {
-		int fd = tcp_connect(t->tgt.host, t->tgt.port, NULL, NULL);
-		if (fd < 0)
-			return fd;
 		char authz[2048];
 		auth_header(&hauth, "GET", t->tgt.path, authz, sizeof(authz));
 		char req[3000];
@@ -1054,51 +1496,24 @@ static int tunnel_open(struct talk *t)
 				 "GET %s HTTP/1.0\r\nUser-Agent: " USER_AGENT "\r\nx-sessioncookie: %s\r\n"
 				 "Accept: application/x-rtsp-tunnelled\r\nPragma: no-cache\r\nCache-Control: no-cache\r\n%s\r\n",
 				 t->tgt.path, cookie, authz);
-		if (t->verbose)
-			dump("> ", req, (size_t)n);
-		int r = write_all(fd, req, (size_t)n);
-		t->c->fd = fd;
-		t->c->inlen = 0;
-		int64_t deadline = now_us() + (int64_t)t->timeout_ms * 1000;
-		int hl = 0;
-		while (r >= 0) {
-			hl = rtsp_parse_response_head(t->c->in, t->c->inlen, &t->resp);
-			if (hl != 0)
-				break;
-			int64_t left = deadline - now_us();
-			if (left <= 0) {
-				r = -ETIMEDOUT;
-				break;
-			}
-			r = conn_fill(t->c, (int)(left / 1000) + 1);
-			if (r == -EINTR)
-				r = g_stop ? -EINTR : 0;
-		}
-		if (r < 0 || hl < 0) {
-			msg("HTTP tunnel: no answer to GET %s: %s", t->tgt.path, r < 0 ? strerror(-r) : "malformed answer");
-			close(fd);
-			t->c->fd = -1;
-			return r < 0 ? r : -EBADMSG;
-		}
-		if (t->verbose)
-			dump("< ", t->c->in, (size_t)hl);
-		conn_consume(t->c, (size_t)hl);
-		if (t->resp.status == 401 && t->auth.creds && attempt == 0 && auth_from_response(&hauth, &t->resp) >= 0) {
-			close(fd);
-			t->c->fd = -1;
+		int st = http_open(t, req, (size_t)n, t->tls ? "HTTPS tunnel" : "HTTP tunnel");
+		if (st < 0)
+			return st;
+		if (st == 401 && t->auth.creds && attempt == 0 && auth_from_response(&hauth, &t->resp) >= 0) {
+			link_close(&t->c->rd);
 			continue;
 		}
-		if (t->resp.status != 200) {
-			msg("HTTP tunnel: GET %s answered %d %s", t->tgt.path, t->resp.status, t->resp.reason);
-			close(fd);
-			t->c->fd = -1;
+		if (st != 200) {
+			msg("%s: GET %s answered %d %s", t->tls ? "HTTPS tunnel" : "HTTP tunnel", t->tgt.path, st,
+			    t->resp.reason);
+			link_close(&t->c->rd);
 			return -ECONNREFUSED;
 		}
 		break;
 	}
-	int pfd = tcp_connect(t->tgt.host, t->tgt.port, NULL, NULL);
-	if (pfd < 0)
-		return pfd;
+	int r = link_open(t, &t->c->post);
+	if (r < 0)
+		return r;
 	char authz[2048];
 	auth_header(&hauth, "POST", t->tgt.path, authz, sizeof(authz));
 	char req[3000];
@@ -1110,12 +1525,75 @@ static int tunnel_open(struct talk *t)
 			 t->tgt.path, cookie, authz);
 	if (t->verbose)
 		dump("> ", req, (size_t)n);
-	int r = write_all(pfd, req, (size_t)n);
-	if (r < 0) {
-		close(pfd);
-		return r;
+	return link_write_all(&t->c->post, req, (size_t)n);
+}
+
+/* The WebSocket opening handshake (RFC 6455 §4.1; ONVIF Streaming: version
+ * 13, subprotocol rtsp.onvif.org) on the URL's host and port, path
+ * --ws-path. The answer must be 101 with the Sec-WebSocket-Accept of our
+ * key, and must not pick another subprotocol. Like the tunnel's GET, a 401
+ * is answered with the credentials once. Then RTSP runs inside frames. */
+static int ws_open(struct talk *t)
+{
+	struct conn *c = t->c;
+	uint8_t nonce[16];
+	char key[32], accept[29];
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1)
+		return -EIO;
+	b64_encode(nonce, sizeof(nonce), key);
+	if (ws_accept_key(key, accept) < 0)
+		return -EINVAL;
+	char host[300];
+	if (strchr(t->tgt.host, ':'))
+		snprintf(host, sizeof(host), "[%s]:%d", t->tgt.host, t->tgt.port);
+	else
+		snprintf(host, sizeof(host), "%s:%d", t->tgt.host, t->tgt.port);
+	const char *what = t->tls ? "wss" : "WebSocket";
+	struct auth hauth = t->auth;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		char authz[2048];
+		auth_header(&hauth, "GET", t->ws_path, authz, sizeof(authz));
+		char req[3000];
+		int n = snprintf(req, sizeof(req),
+				 "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+				 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: " WS_PROTOCOL
+				 "\r\nUser-Agent: " USER_AGENT "\r\n%s\r\n", t->ws_path, host, key, authz);
+		if (n < 0 || (size_t)n >= sizeof(req))
+			return -ENOSPC;
+		int st = http_open(t, req, (size_t)n, what);
+		if (st < 0)
+			return st;
+		if (st == 401 && t->auth.creds && attempt == 0 && auth_from_response(&hauth, &t->resp) >= 0) {
+			link_close(&c->rd);
+			continue;
+		}
+		if (st != 101) {
+			msg("%s: GET %s answered %d %s, not 101 Switching Protocols (is it the server's WebSocket "
+			    "port? --ws-path sets the path)", what, t->ws_path, st, t->resp.reason);
+			link_close(&c->rd);
+			return -ECONNREFUSED;
+		}
+		const char *acc = rtsp_response_header(&t->resp, "Sec-WebSocket-Accept");
+		const char *proto = rtsp_response_header(&t->resp, "Sec-WebSocket-Protocol");
+		if (!acc || strcmp(acc, accept)) {
+			msg("%s: the server's Sec-WebSocket-Accept is %s, not %s", what, acc ? acc : "missing", accept);
+			link_close(&c->rd);
+			return -EPROTO;
+		}
+		if (proto && strcasecmp(proto, WS_PROTOCOL)) {
+			msg("%s: the server chose the subprotocol %s, not " WS_PROTOCOL, what, proto);
+			link_close(&c->rd);
+			return -EPROTO;
+		}
+		if (!proto && t->verbose)
+			msg("%s: the server did not confirm the " WS_PROTOCOL " subprotocol; going on", what);
+		break;
 	}
-	t->c->post_fd = pfd;
+	/* Whatever came after the 101 is frames already. */
+	memcpy(c->ws_in, c->in, c->inlen);
+	c->ws_inlen = c->inlen;
+	c->inlen = 0;
+	c->ws = true;
 	return 0;
 }
 
@@ -1624,6 +2102,7 @@ struct rtp_out {
 	int rtp_fd, rtcp_fd;   /* UDP */
 	int channel;           /* interleaved RTP channel; RTCP on channel + 1 */
 	struct conn *c;
+	srtp_t srtp;           /* protects RTP and RTCP when the section is RTP/SAVP; NULL otherwise */
 	uint8_t pt;
 	uint16_t seq;
 	uint32_t ssrc, ts_base;
@@ -1648,7 +2127,7 @@ static int rtp_write(struct rtp_out *o, bool rtcp, const uint8_t *pkt, size_t le
 		}
 		return n < 0 ? -errno : 0;
 	}
-	uint8_t frame[4 + MAX_PAYLOAD + 64];
+	uint8_t frame[4 + 12 + MAX_PAYLOAD + SRTP_MAX_TRAILER_LEN];
 	if (len + 4 > sizeof(frame))
 		return -EMSGSIZE;
 	frame[0] = '$';
@@ -1661,7 +2140,9 @@ static int rtp_write(struct rtp_out *o, bool rtcp, const uint8_t *pkt, size_t le
 
 static int rtp_send(struct rtp_out *o, const struct rtp_item *it)
 {
-	uint8_t pkt[12 + MAX_PAYLOAD];
+	/* libsrtp works in place and appends its tag: room for it, aligned
+	 * as it wants (PROTOCOL-NOTES §7). */
+	uint8_t pkt[12 + MAX_PAYLOAD + SRTP_MAX_TRAILER_LEN] __attribute__((aligned(8)));
 	uint32_t ts = o->ts_base + (uint32_t)it->ts;
 	pkt[0] = 0x80;
 	pkt[1] = (uint8_t)((it->marker ? 0x80 : 0) | o->pt);
@@ -1676,7 +2157,16 @@ static int rtp_send(struct rtp_out *o, const struct rtp_item *it)
 	pkt[10] = (uint8_t)(o->ssrc >> 8);
 	pkt[11] = (uint8_t)o->ssrc;
 	memcpy(pkt + 12, it->data, it->len);
-	int r = rtp_write(o, false, pkt, 12 + it->len);
+	int len = (int)(12 + it->len);
+	if (o->srtp) {
+		srtp_err_status_t e = srtp_protect(o->srtp, pkt, &len);
+		if (e != srtp_err_status_ok) {
+			/* Never sent in the clear: the server would drop it anyway. */
+			msg("SRTP: cannot protect an RTP packet (libsrtp error %d)", (int)e);
+			return -EIO;
+		}
+	}
+	int r = rtp_write(o, false, pkt, (size_t)len);
 	if (r < 0)
 		return r;
 	o->seq++;
@@ -1702,7 +2192,7 @@ static int rtcp_send_sr(struct rtp_out *o)
 {
 	if (!o->packets)
 		return 0;
-	uint8_t p[80];
+	uint8_t p[80 + SRTP_MAX_TRAILER_LEN + 4] __attribute__((aligned(8)));   /* + SRTCP's E|index and tag */
 	struct timespec rt;
 	clock_gettime(CLOCK_REALTIME, &rt);
 	uint64_t ntp_sec = (uint64_t)rt.tv_sec + 2208988800u;
@@ -1737,7 +2227,150 @@ static int rtcp_send_sr(struct rtp_out *o)
 	s[8] = 1;
 	s[9] = (uint8_t)cn;
 	memcpy(s + 10, host, cn);
-	return rtp_write(o, true, p, 28 + padded);
+	int len = (int)(28 + padded);
+	if (o->srtp && srtp_protect_rtcp(o->srtp, p, &len) != srtp_err_status_ok)
+		return -EIO;
+	return rtp_write(o, true, p, (size_t)len);
+}
+
+/* ---------------------------------------------------------------- SRTP keys (SDES) */
+
+/* An SDES key (RFC 4568) for the back channel. The server gives it in the
+ * DESCRIBE answer's back-channel section and decrypts what we send with it
+ * (rtspd: worker/backchannel.c); the talker sends no key of its own. */
+struct sdes {
+	bool tag32;            /* AES_CM_128_HMAC_SHA1_32: a 4-byte SRTP tag instead of 10 */
+	char suite[32];
+	uint8_t key[30];       /* master key 16 + master salt 14 */
+};
+
+/* One a=crypto value: "<tag> <suite> inline:<base64(key||salt)>[|lifetime]
+ * [|MKI:length][;more keys] [session parameters]". 0, -ENOTSUP (something
+ * rtsp-talk does not do; why says what) or -EBADMSG (malformed). */
+static int sdes_parse(const char *v, struct sdes *out, char *why, size_t cap)
+{
+	char buf[256];
+	set_str(buf, sizeof(buf), v);
+	char *save = NULL, *e;
+	char *tag = strtok_r(buf, " \t", &save);
+	char *suite = strtok_r(NULL, " \t", &save);
+	char *kp = strtok_r(NULL, " \t", &save);
+	if (!tag || !suite || !kp || strtol(tag, &e, 10) < 0 || *e) {
+		snprintf(why, cap, "a malformed a=crypto:%s", v);
+		return -EBADMSG;
+	}
+	memset(out, 0, sizeof(*out));
+	if (!strcmp(suite, "AES_CM_128_HMAC_SHA1_32"))
+		out->tag32 = true;
+	else if (strcmp(suite, "AES_CM_128_HMAC_SHA1_80")) {
+		snprintf(why, cap, "the crypto suite %s", suite);
+		return -ENOTSUP;
+	}
+	set_str(out->suite, sizeof(out->suite), suite);
+	if (strncasecmp(kp, "inline:", 7)) {
+		snprintf(why, cap, "the key method of %.60s (only inline: keys)", kp);
+		return -ENOTSUP;
+	}
+	kp += 7;
+	/* Several keys need an MKI (or From-To ranges) to tell them apart in
+	 * the packets: the first one alone, with the checks below, is it. */
+	kp[strcspn(kp, ";")] = 0;
+	char *bar = strchr(kp, '|');
+	if (bar) {
+		*bar = 0;
+		for (char *f = bar + 1; *f; ) {
+			size_t n = strcspn(f, "|");
+			if (memchr(f, ':', n)) {
+				/* MKI:length: every packet would carry the key's index */
+				snprintf(why, cap, "a key with an MKI (%.*s)", (int)n, f);
+				return -ENOTSUP;
+			}
+			f += n + (f[n] == '|');   /* a lifetime ("2^31"): only a limit we never reach */
+		}
+	}
+	size_t klen = strlen(kp), used = 0;
+	int status = 0;
+	uint8_t k[64];
+	struct b64_stream st;
+	memset(&st, 0, sizeof(st));
+	size_t n = klen > 60 ? 0 : b64_stream_decode(&st, (const uint8_t *)kp, klen, k, sizeof(k), &used, &status);
+	if (n != sizeof(out->key) || used != klen || status || st.n) {
+		snprintf(why, cap, "a key that is not 30 bytes of base64 (%s)", suite);
+		explicit_bzero(k, sizeof(k));
+		return -EBADMSG;
+	}
+	memcpy(out->key, k, sizeof(out->key));
+	explicit_bzero(k, sizeof(k));
+	/* Session parameters change the transform (KDR, unencrypted or
+	 * unauthenticated SRTP, FEC keys): libsrtp with the defaults would
+	 * then produce what the server does not expect. Only the harmless
+	 * ones pass. */
+	for (char *sp; (sp = strtok_r(NULL, " \t", &save)); ) {
+		if (!strncmp(sp, "WSH=", 4) || !strncmp(sp, "FEC_ORDER=", 10) || !strcmp(sp, "KDR=0"))
+			continue;
+		snprintf(why, cap, "the session parameter %.60s", sp);
+		explicit_bzero(out->key, sizeof(out->key));
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/* The back-channel section is RTP/SAVP: its first a=crypto we can use.
+ * rtspd offers one; with SDES in a DESCRIBE answer there is no offer/answer
+ * to tell the server which of several we took, so the first usable one it
+ * is. 0, or -ENOTSUP after a message. */
+static int sdes_from_sdp(const struct sdp_media *m, struct sdes *k)
+{
+	if (!m->ncrypto) {
+		msg("the back channel is %s but its SDP gives no SDES key (a=crypto)%s: rtsp-talk cannot encrypt "
+		    "the audio", m->proto, m->key_mgmt ? "; it uses MIKEY key management (a=key-mgmt), which rtsp-talk "
+		    "does not do" : "");
+		return -ENOTSUP;
+	}
+	char whys[600] = "";
+	for (int i = 0; i < m->ncrypto; i++) {
+		char why[160];
+		if (!sdes_parse(m->crypto[i], k, why, sizeof(why)))
+			return 0;
+		size_t wl = strlen(whys);
+		snprintf(whys + wl, sizeof(whys) - wl, "%s%s", wl ? ", " : "", why);
+	}
+	msg("the back channel asks for SRTP with %s; rtsp-talk does AES_CM_128_HMAC_SHA1_80 and "
+	    "AES_CM_128_HMAC_SHA1_32 with one inline key, no MKI", whys);
+	return -ENOTSUP;
+}
+
+/* The sending context: our RTP and RTCP under the server's key. */
+static int srtp_start(struct rtp_out *o, const struct sdes *k)
+{
+	static bool inited;
+	if (!inited) {
+		if (srtp_init() != srtp_err_status_ok)
+			return -EIO;
+		inited = true;
+	}
+	srtp_policy_t p;
+	memset(&p, 0, sizeof(p));
+	if (k->tag32)
+		srtp_crypto_policy_set_aes_cm_128_hmac_sha1_32(&p.rtp);
+	else
+		srtp_crypto_policy_set_rtp_default(&p.rtp);   /* AES_CM_128_HMAC_SHA1_80 */
+	/* The _32 suite shortens the SRTP tag only; SRTCP keeps 80 bits
+	 * (libsrtp's documentation of the _32 policy says the same). */
+	srtp_crypto_policy_set_rtcp_default(&p.rtcp);
+	p.ssrc.type = ssrc_any_outbound;
+	uint8_t key[sizeof(k->key)];
+	memcpy(key, k->key, sizeof(key));   /* libsrtp wants a non-const key */
+	p.key = key;
+	p.next = NULL;
+	srtp_err_status_t e = srtp_create(&o->srtp, &p);
+	explicit_bzero(key, sizeof(key));
+	if (e != srtp_err_status_ok) {
+		o->srtp = NULL;
+		msg("SRTP: libsrtp refused the key (error %d)", (int)e);
+		return -EIO;
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------- UDP ports */
@@ -1814,6 +2447,10 @@ struct opts {
 	const char *codec;
 	enum xport xport;
 	bool xport_given;
+	bool xport_tls;        /* -t https or wss */
+	bool insecure;         /* -k */
+	const char *ca_file;
+	const char *ws_path;
 	bool verbose;
 	bool loop;
 	bool g726_aal2;
@@ -1824,15 +2461,19 @@ struct opts {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: rtsp-talk [options] rtsp://[user:pass@]camera[:port]/stream (-i FILE | -d ALSA_DEVICE)\n"
+		"usage: rtsp-talk [options] rtsp[s]://[user:pass@]camera[:port]/stream (-i FILE | -d ALSA_DEVICE)\n"
 		"\n"
 		"Sends audio to an ONVIF back channel (Require: " BC_REQUIRE ").\n"
 		"\n"
 		"  -i, --input FILE        an audio (or video) file FFmpeg can read\n"
 		"  -d, --device DEV        capture live from an ALSA device (e.g. default, hw:1)\n"
 		"  -u, --user USER:PASS    credentials (Basic or Digest MD5/SHA-256); also from the URL\n"
-		"  -t, --transport T       udp (default), tcp (interleaved) or http (QuickTime tunnel;\n"
-		"                          also chosen by an rtsph:// URL)\n"
+		"  -t, --transport T       udp (default; tcp for rtsps://), tcp (interleaved), http (QuickTime\n"
+		"                          tunnel, as rtsph://), https (the tunnel in TLS, as rtspsh://),\n"
+		"                          ws (WebSocket), wss (WebSocket in TLS); rtsps:// = RTSP in TLS\n"
+		"  -k, --insecure          do not verify the server's TLS certificate\n"
+		"      --ca-file FILE      trust the CA certificates in FILE instead of the system's\n"
+		"      --ws-path PATH      the WebSocket's path (default /websocket)\n"
 		"  -c, --codec C           pcmu, pcma, g722, g726 (g726-16/24/32/40), aac, opus;\n"
 		"                          default: PCMU if offered, else the server's first we can send\n"
 		"  -l, --loop              repeat the file until interrupted\n"
@@ -1854,6 +2495,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "device", required_argument, NULL, 'd' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "transport", required_argument, NULL, 't' },
+		{ "insecure", no_argument, NULL, 'k' },
+		{ "ca-file", required_argument, NULL, 'C' },
+		{ "ws-path", required_argument, NULL, 'W' },
 		{ "codec", required_argument, NULL, 'c' },
 		{ "loop", no_argument, NULL, 'l' },
 		{ "duration", required_argument, NULL, 'D' },
@@ -1865,9 +2509,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	};
 	memset(o, 0, sizeof(*o));
 	o->timeout_s = 10;
+	o->ws_path = "/websocket";
 	int ch;
 	char *e;
-	while ((ch = getopt_long(argc, argv, "i:d:u:t:c:lD:T:vh", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "i:d:u:t:kc:lD:T:vh", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'i': o->input = optarg; break;
 		case 'd': o->device = optarg; break;
@@ -1876,16 +2521,28 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'l': o->loop = true; break;
 		case 'A': o->g726_aal2 = true; break;
 		case 'v': o->verbose = true; break;
+		case 'k': o->insecure = true; break;
+		case 'C': o->ca_file = optarg; break;
+		case 'W':
+			if (optarg[0] != '/' || strpbrk(optarg, " \r\n")) {
+				msg("the WebSocket path must start with '/' (e.g. /websocket)");
+				return -EINVAL;
+			}
+			o->ws_path = optarg;
+			break;
 		case 't':
 			o->xport_given = true;
+			o->xport_tls = !strcasecmp(optarg, "https") || !strcasecmp(optarg, "wss");
 			if (!strcasecmp(optarg, "udp"))
 				o->xport = XP_UDP;
 			else if (!strcasecmp(optarg, "tcp"))
 				o->xport = XP_TCP;
-			else if (!strcasecmp(optarg, "http"))
+			else if (!strcasecmp(optarg, "http") || !strcasecmp(optarg, "https"))
 				o->xport = XP_HTTP;
+			else if (!strcasecmp(optarg, "ws") || !strcasecmp(optarg, "wss"))
+				o->xport = XP_WS;
 			else {
-				msg("unknown transport '%s' (udp, tcp or http)", optarg);
+				msg("unknown transport '%s' (udp, tcp, http, https, ws or wss)", optarg);
 				return -EINVAL;
 			}
 			break;
@@ -2129,18 +2786,29 @@ static int run(const struct opts *o)
 		msg("out of memory");
 		goto done;
 	}
-	c->fd = c->post_fd = -1;
+	c->rd.fd = c->post.fd = -1;
 	c->verbose = o->verbose;
 	t->c = c;
 	t->verbose = o->verbose;
 	t->timeout_ms = o->timeout_s * 1000;
+	t->ws_path = o->ws_path;
+	t->verify = !o->insecure;
 
 	int r = target_parse(o->url, &t->tgt);
 	if (r < 0) {
-		msg("bad URL '%s'%s", o->url, r == -EPROTONOSUPPORT ? ": only rtsp:// and rtsph:// are supported" : "");
+		msg("bad URL '%s'%s", o->url, r == -EPROTONOSUPPORT ? ": the schemes are rtsp://, rtsps:// (TLS) and "
+		    "GStreamer's rtspu/rtspt/rtsph/rtspsu/rtspst/rtspsh://" : "");
 		goto done;
 	}
-	enum xport xp = o->xport_given ? o->xport : t->tgt.rtsph ? XP_HTTP : XP_UDP;
+	/* -t names the transport; the URL's scheme says whether it is in TLS,
+	 * and so do -t https and -t wss. */
+	enum xport xp = o->xport_given ? o->xport : t->tgt.xport;
+	if (o->xport_tls && target_secure(&t->tgt) < 0) {
+		msg("bad URL '%s': too long", o->url);
+		goto done;
+	}
+	if (t->tgt.tls && !(t->tls = tls_context(t->verify, o->ca_file)))
+		goto done;
 	if (o->userpass) {
 		const char *colon = strchr(o->userpass, ':');
 		size_t ul = colon ? (size_t)(colon - o->userpass) : strlen(o->userpass);
@@ -2154,26 +2822,20 @@ static int run(const struct opts *o)
 	}
 
 	/* Connect. */
+	r = xp == XP_HTTP ? tunnel_open(t) : xp == XP_WS ? ws_open(t) : link_open(t, &c->rd);
+	if (r < 0)
+		goto done;
 	struct sockaddr_storage peer;
-	socklen_t peerlen = 0;
-	if (xp == XP_HTTP) {
-		r = tunnel_open(t);
-		if (r < 0)
-			goto done;
-		socklen_t pl = sizeof(peer);
-		getpeername(c->fd, (struct sockaddr *)&peer, &pl);
-		peerlen = pl;
-	} else {
-		c->fd = tcp_connect(t->tgt.host, t->tgt.port, &peer, &peerlen);
-		if (c->fd < 0)
-			goto done;
+	socklen_t peerlen = sizeof(peer);
+	if (getpeername(c->rd.fd, (struct sockaddr *)&peer, &peerlen) < 0) {
+		msg("the connection to the server is gone: %s", strerror(errno));
+		goto done;
 	}
 
 	/* OPTIONS: the Public header picks the keep-alive; a refusal is fine. */
 	int st = rtsp_transact(t, "OPTIONS", t->tgt.url, NULL, NULL, 0);
 	if (st < 0) {
-		msg("OPTIONS %s: %s", t->tgt.url, st == -ETIMEDOUT ? "no answer" :
-		    st == -EBADMSG ? "the answer is not RTSP" : strerror(-st));
+		msg("OPTIONS %s: %s", t->tgt.url, xact_error(st));
 		goto done;
 	}
 	if (st == 401) {
@@ -2190,7 +2852,7 @@ static int run(const struct opts *o)
 	st = rtsp_transact(t, "DESCRIBE", t->tgt.url,
 			   "Accept: application/sdp\r\nRequire: " BC_REQUIRE "\r\n", body, RTSP_MAX_BODY + 1);
 	if (st < 0) {
-		msg("DESCRIBE %s: %s", t->tgt.url, st == -ETIMEDOUT ? "no answer" : strerror(-st));
+		msg("DESCRIBE %s: %s", t->tgt.url, xact_error(st));
 		goto done;
 	}
 	if (st == 551) {
@@ -2249,7 +2911,25 @@ static int run(const struct opts *o)
 		cp.g726_aal2 = true;
 	char fmt_name[32];
 	set_str(fmt_name, sizeof(fmt_name), chosen.f->enc);
+	/* RTP/SAVP (or SAVPF): SRTP under the section's SDES key, refused
+	 * here, before any session exists, when we cannot do its crypto. */
+	struct sdes key;
+	memset(&key, 0, sizeof(key));
+	bool srtp = strstr(chosen.m->proto, "SAVP") != NULL;
+	if (srtp && sdes_from_sdp(chosen.m, &key) < 0) {
+		free(sdp);
+		goto done;
+	}
 	free(sdp);
+	if (srtp) {
+		r = srtp_start(&out, &key);
+		explicit_bzero(key.key, sizeof(key.key));
+		if (r < 0)
+			goto done;
+		if (!t->tgt.tls)
+			msg("warning: the SRTP key came over plain RTSP: whoever saw the DESCRIBE answer can decrypt "
+			    "the audio (rtsps:// keeps it secret)");
+	}
 
 	/* Open the input and the encoder before SETUP: a bad file fails
 	 * without leaving a session on the camera. */
@@ -2272,15 +2952,17 @@ static int run(const struct opts *o)
 			msg("cannot bind UDP ports: %s", strerror(-r));
 			goto done;
 		}
-		snprintf(transport, sizeof(transport), "Transport: RTP/AVP;unicast;client_port=%d-%d\r\n"
-			 "Require: " BC_REQUIRE "\r\n", cport, cport + 1);
+		snprintf(transport, sizeof(transport), "Transport: RTP/%s;unicast;client_port=%d-%d\r\n"
+			 "Require: " BC_REQUIRE "\r\n", srtp ? "SAVP" : "AVP", cport, cport + 1);
 	} else {
-		snprintf(transport, sizeof(transport), "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n"
-			 "Require: " BC_REQUIRE "\r\n");
+		/* TCP, and the HTTP tunnel and WebSocket, which carry the same
+		 * interleaved byte stream. */
+		snprintf(transport, sizeof(transport), "Transport: RTP/%s/TCP;unicast;interleaved=0-1\r\n"
+			 "Require: " BC_REQUIRE "\r\n", srtp ? "SAVP" : "AVP");
 	}
 	st = rtsp_transact(t, "SETUP", t->setup_url, transport, NULL, 0);
 	if (st < 0) {
-		msg("SETUP %s: %s", t->setup_url, st == -ETIMEDOUT ? "no answer" : strerror(-st));
+		msg("SETUP %s: %s", t->setup_url, xact_error(st));
 		goto done;
 	}
 	if (st == 551) {
@@ -2348,7 +3030,7 @@ static int run(const struct opts *o)
 	}
 	if (st != 200) {
 		if (st < 0)
-			msg("PLAY %s: %s", t->aggregate, st == -ETIMEDOUT ? "no answer" : strerror(-st));
+			msg("PLAY %s: %s", t->aggregate, xact_error(st));
 		else
 			msg("PLAY %s answered %d %s", t->aggregate, st, status_text(t));
 		goto teardown;
@@ -2360,8 +3042,12 @@ static int run(const struct opts *o)
 	getrandom(&out.ssrc, sizeof(out.ssrc), 0);
 	getrandom(&out.seq, sizeof(out.seq), 0);
 	getrandom(&out.ts_base, sizeof(out.ts_base), 0);
-	msg("talking to %s: %s/%d, payload type %d, over %s", t->setup_url, fmt_name, cp.clock, out.pt,
-	    xp == XP_UDP ? "UDP" : xp == XP_TCP ? "TCP" : "the HTTP tunnel");
+	static const char *const xport_names[][2] = {
+		[XP_UDP] = { "UDP", "UDP (RTSP in TLS)" }, [XP_TCP] = { "TCP", "RTSPS (TCP in TLS)" },
+		[XP_HTTP] = { "the HTTP tunnel", "the HTTPS tunnel" }, [XP_WS] = { "WebSocket", "secure WebSocket (wss)" },
+	};
+	msg("talking to %s: %s/%d, payload type %d, over %s%s%s", t->setup_url, fmt_name, cp.clock, out.pt,
+	    xport_names[xp][t->tgt.tls], srtp ? ", SRTP " : "", srtp ? key.suite : "");
 
 	/* Stream: each packet is due at start + its timestamp. */
 	int64_t start = now_us();
@@ -2456,7 +3142,7 @@ teardown:
 		st = rtsp_transact(t, "TEARDOWN", t->aggregate, "Require: " BC_REQUIRE "\r\n", NULL, 0);
 		t->timeout_ms = timeout;
 		if (st != 200 && o->verbose)
-			msg("TEARDOWN: %s", st < 0 ? strerror(-st) : status_text(t));
+			msg("TEARDOWN: %s", st < 0 ? xact_error(st) : status_text(t));
 	}
 done:
 	source_close(&src);
@@ -2464,13 +3150,16 @@ done:
 		close(out.rtp_fd);
 	if (out.rtcp_fd >= 0)
 		close(out.rtcp_fd);
+	if (out.srtp)
+		srtp_dealloc(out.srtp);
 	if (c) {
-		if (c->fd >= 0)
-			close(c->fd);
-		if (c->post_fd >= 0)
-			close(c->post_fd);
-		free(c->b64);
+		ws_close(c);
+		link_close(&c->rd);
+		link_close(&c->post);
+		free(c->obuf);
 	}
+	if (t && t->tls)
+		SSL_CTX_free(t->tls);
 	free(c);
 	free(t);
 	free(body);

@@ -1,16 +1,21 @@
 """rtsp-talk, the ONVIF audio back-channel client, against gst-rtsp-server's
 ONVIF back channel (onvif_backchannel_server.py): a 3 s 1 kHz tone sent over
 UDP, TCP-interleaved and the HTTP tunnel, in every codec the client encodes,
-must come out of the server's decoder as >= 2.5 s of a 1 kHz tone. Then the
-error paths and their exit codes: no back channel (551) -> 3, no codec in
-common -> 4, bad URL / unreachable -> 1, usage -> 2; Digest authentication,
-keep-alive, and TEARDOWN on SIGINT.
+must come out of the server's decoder as >= 2.5 s of a 1 kHz tone. Against
+rtspd's own back channel (RTSPD_BIN) the same over every transport rtspd
+takes it on: UDP, TCP, the HTTP tunnel, RTSPS, the HTTPS tunnel, WebSocket,
+wss, SRTP (over RTSPS, and over plain RTSP with <srtp_over_plain_rtsp>) and
+IPv6. Then the error paths and their exit codes: no back channel (551) -> 3,
+no codec in common -> 4, bad URL / unreachable / untrusted certificate /
+SRTP we cannot do -> 1, usage -> 2; Digest authentication, keep-alive,
+TEARDOWN on SIGINT, and the WebSocket framing against a scripted server.
 
 Environment: RTSP_TALK_BIN (default build/rtsp-talk). The peer needs
 /usr/bin/python3 with gi and gst-rtsp-server (python3-gi,
 gir1.2-gst-rtsp-server-1.0); without them those tests are skipped."""
 
 import array
+import base64
 import hashlib
 import math
 import os
@@ -18,6 +23,7 @@ import re
 import select
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -327,16 +333,194 @@ def test_rtspd_back_channel(server_factory, tmp_path, sine_wav, transport, codec
     wavs = wait_for(lambda: sorted(wav_dir.glob("talk-*.wav")), 10)
     assert wavs, "rtspd recorded no talk in %s" % wav_dir
     time.sleep(0.5)    # the talk process finishes the file after TEARDOWN
-    rc, pcm, err, _ = run_bytes(["ffmpeg", "-v", "error", "-i", str(wavs[-1]), "-ar", str(RATE), "-ac", "1",
-                                 "-f", "s16le", "-"], 60)
-    assert rc == 0, err
-    assert_tone(pcm, what="rtspd, %s over %s" % (codec, transport))
+    assert_wav_tone(wavs[-1], "rtspd, %s over %s" % (codec, transport))
 
 
 def run_bytes(cmd, timeout):
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=timeout)
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace"), 0
+
+
+def assert_wav_tone(path, what):
+    rc, pcm, err, _ = run_bytes(["ffmpeg", "-v", "error", "-i", str(path), "-ar", str(RATE), "-ac", "1",
+                                 "-f", "s16le", "-"], 60)
+    assert rc == 0, err
+    assert_tone(pcm, what=what)
+
+
+# ---------------------------------------------------------------- rtspd: TLS, WebSocket, SRTP, IPv6
+
+BC_NODE = "<enable>1</enable><codec>G711U</codec><device>talkout</device><wav_dir>%s</wav_dir>"
+
+
+def have_ipv6_loopback():
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def talk_certs(tmp_path_factory):
+    """A self-signed certificate for "localhost" only (no IP address in it,
+    so that a check against 127.0.0.1 fails on the name) and its key."""
+    require_tool("openssl")
+    d = tmp_path_factory.mktemp("talkcerts")
+    cert, key = str(d / "rtspd.crt"), str(d / "rtspd.key")
+    rc, _, err, _ = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                         "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                         "-keyout", key, "-out", cert], 60)
+    assert rc == 0, "openssl req failed: %s" % err[-2000:]
+    return cert, key
+
+
+def bc_server(server_factory, tmp_path_factory, **cfg):
+    """rtspd with its back channel played to an ALSA `file` PCM and recorded
+    in .wav_dir (talk-<time>-<session>.wav)."""
+    d = tmp_path_factory.mktemp("bc")
+    home, wav_dir = d / "home", d / "wav"
+    home.mkdir()
+    wav_dir.mkdir()
+    (home / ".asoundrc").write_text('pcm.talkout {\n type file\n slave.pcm "null"\n file "%s"\n format "wav"\n}\n'
+                                    % (d / "alsa.wav"))
+    srv = server_factory(env={"HOME": str(home)}, backchannel=BC_NODE % wav_dir, **cfg)
+    srv.wav_dir = wav_dir
+    return srv
+
+
+@pytest.fixture(scope="module")
+def bc_tls(server_factory, tmp_path_factory, talk_certs):
+    """rtspd with a back channel, RTSPS and the HTTPS port (tunnel and
+    wss), listening on IPv6 too; SRTP keys only over TLS (the default)."""
+    cert, key = talk_certs
+    ports = []
+    while len(ports) < 2:
+        p = free_tcp_port()
+        if p not in ports:
+            ports.append(p)
+    srv = bc_server(server_factory, tmp_path_factory, ipv6_enable=1,
+                    rtsps_enable=1, rtsps_port=ports[0], rtsps_cert=cert, rtsps_key=key,
+                    rtsp_over_https=1, https_port=ports[1], https_cert=cert, https_key=key)
+    srv.rtsps_port, srv.https_port = ports
+    assert wait_for(lambda: "TLS front started" in srv.log_text(), 10), srv.log_text()[-3000:]
+    return srv
+
+
+def talk_into_rtspd(srv, sine_wav, url, args, what):
+    """rtsp-talk -v ARGS URL into srv; the talk rtspd recorded for that
+    session must hold the tone. Returns (stderr, session id, the server's
+    log lines written meanwhile)."""
+    before = len(srv.log_text())
+    rc, _, err, _ = talk("-v", *(list(args) + [url, "-i", sine_wav]))
+    assert rc == 0, "rtsp-talk %s (%s): rc=%s\n%s" % (" ".join(args), url, rc, err[-3000:])
+    m = re.search(r"^< Session: ([^;\s]+)", err, re.M)
+    assert m, "no session in:\n" + err[-3000:]
+    session = m.group(1)
+    # The talk process writes the WAV to its end after TEARDOWN.
+    ended = wait_for(lambda: ("session=%s: talk ended" % session) in srv.log_text()[before:], 10)
+    assert ended, "rtspd did not end the talk of session %s:\n%s" % (session, srv.log_text()[before:][-3000:])
+    wavs = sorted(srv.wav_dir.glob("talk-*-%s.wav" % session))
+    assert wavs, "rtspd recorded no talk for session %s in %s" % (session, srv.wav_dir)
+    assert_wav_tone(wavs[0], what)
+    return err, session, srv.log_text()[before:]
+
+
+def bc_case(srv, case):
+    """-> (rtsp-talk arguments, URL, the transport its "talking to" line names)."""
+    rtsps, https = srv.rtsps_port, srv.https_port
+    return {
+        "rtsps": (["-k"], "rtsps://127.0.0.1:%d/sample.mp4" % rtsps, "RTSPS (TCP in TLS)"),
+        "https": (["-k", "-t", "https"], "rtsp://127.0.0.1:%d/sample.mp4" % https, "the HTTPS tunnel"),
+        "rtspsh": (["-k"], "rtspsh://127.0.0.1:%d/sample.mp4" % https, "the HTTPS tunnel"),
+        "ws": (["-t", "ws"], "rtsp://127.0.0.1:%d/sample.mp4" % srv.port, "WebSocket"),
+        "wss": (["-k", "-t", "wss"], "rtsp://127.0.0.1:%d/sample.mp4" % https, "secure WebSocket (wss)"),
+        "srtp-rtsps": (["-k"], "rtsps://127.0.0.1:%d/sample.mp4?srtp=1" % rtsps, "RTSPS (TCP in TLS)"),
+        "srtp-rtsps-udp": (["-k", "-t", "udp"], "rtsps://127.0.0.1:%d/sample.mp4?srtp=1" % rtsps,
+                           "UDP (RTSP in TLS)"),
+        "ipv6-udp": ([], "rtsp://[::1]:%d/sample.mp4" % srv.port, "UDP"),
+    }[case]
+
+
+@pytest.mark.parametrize("case", ["rtsps", "https", "rtspsh", "ws", "wss", "srtp-rtsps", "srtp-rtsps-udp",
+                                  "ipv6-udp"])
+def test_rtspd_back_channel_secure_transports(bc_tls, sine_wav, case):
+    """PCMU into rtspd over TLS, the HTTPS tunnel (-t https and GStreamer's
+    rtspsh://), WebSocket on the RTSP port, wss on the HTTPS port, SRTP over
+    RTSPS (media interleaved in the TLS, and over UDP as ONVIF has it), and
+    UDP over IPv6. The server's log must show the path taken; with SRTP the
+    session must be an SRTP one whose every packet authenticated (rtspd drops
+    what does not, so the tone itself proves the audio was encrypted under
+    the key it gave)."""
+    if case.startswith("ipv6") and not have_ipv6_loopback():
+        pytest.skip("this machine has no IPv6 loopback address (::1)")
+    args, url, names = bc_case(bc_tls, case)
+    err, session, log = talk_into_rtspd(bc_tls, sine_wav, url, args, "rtspd, PCMU, %s" % case)
+    assert re.search(r"talking to \S+: PCMU/8000, payload type 0, over %s(,|$)" % re.escape(names), err, re.M), \
+        err[-3000:]
+    if "rtsps" in case or case in ("https", "rtspsh", "wss"):
+        assert "TLS: TLSv1." in log and " established" in log, log[-3000:]
+        assert "> OPTIONS rtsps://" in err, "requests over TLS name rtsps:// URLs:\n" + err[-3000:]
+    if case in ("ws", "wss"):
+        assert "RTSP over WebSocket: upgraded (rtsp.onvif.org)" in log, log[-3000:]
+        assert "> GET /websocket HTTP/1.1" in err and "WebSocket: close 1000 from the client" in log, log[-3000:]
+    if case in ("https", "rtspsh"):
+        assert "GET and POST joined" in log, log[-3000:]
+    if case.startswith("srtp"):
+        assert "SRTP AES_CM_128_HMAC_SHA1_80" in err, err[-3000:]
+        assert re.search(r"^> Transport: RTP/SAVP%s;unicast;" % ("" if case.endswith("udp") else "/TCP"), err, re.M), \
+            err[-3000:]
+        assert re.search(r"session=%s: session %s ended \(.*SRTP\)" % (session, session), log), log[-3000:]
+        assert "did not authenticate" not in log, log[-3000:]
+        # -v shows the SDP, but not the key in it.
+        assert re.search(r"^< a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:\.\.\.$", err, re.M), err[-3000:]
+        assert "warning: the SRTP key came over plain RTSP" not in err
+    else:
+        assert "SRTP" not in err.split("talking to", 1)[1].splitlines()[0]
+    if case.startswith("ipv6"):
+        assert "client=[::1]:" in log and "back channel set up over UDP" in log, log[-3000:]
+
+
+def test_rtspd_srtp_over_plain_rtsp(server_factory, tmp_path_factory, sine_wav):
+    """SRTP over UDP with the RTSP connection in the clear: rtspd gives the
+    key only with <srtp_over_plain_rtsp>1; rtsp-talk encrypts with it, and
+    warns that the key was not secret."""
+    srv = bc_server(server_factory, tmp_path_factory, srtp_over_plain_rtsp=1)
+    err, session, log = talk_into_rtspd(srv, sine_wav, "rtsp://127.0.0.1:%d/sample.mp4?srtp=1" % srv.port, [],
+                                        "rtspd, PCMU, SRTP over UDP, plain RTSP")
+    assert "over UDP, SRTP AES_CM_128_HMAC_SHA1_80" in err, err[-3000:]
+    assert re.search(r"^> Transport: RTP/SAVP;unicast;client_port=\d+-\d+$", err, re.M), err[-3000:]
+    assert "warning: the SRTP key came over plain RTSP" in err, err[-3000:]
+    assert re.search(r"session=%s: session %s ended \(.*SRTP\)" % (session, session), log), log[-3000:]
+    assert "did not authenticate" not in log, log[-3000:]
+
+
+def test_rtsps_certificate_verification(bc_tls, talk_certs, sine_wav):
+    """Verification is on by default: rtspd's self-signed certificate is
+    refused with a clear message and exit 1, before any RTSP; --ca-file
+    trusts it, and then the name is checked too (the certificate names
+    localhost, not 127.0.0.1)."""
+    cert, _ = talk_certs
+    url = "rtsps://127.0.0.1:%d/sample.mp4" % bc_tls.rtsps_port
+    rc, _, err, secs = talk("-v", url, "-i", sine_wav, timeout=30)
+    assert rc == 1, (rc, err)
+    assert "certificate" in err and "not trusted" in err and "self-signed" in err and "-k" in err, err
+    assert "> OPTIONS" not in err and secs < 5, err
+    # The same through the HTTPS tunnel and wss.
+    for t in ("https", "wss"):
+        rc, _, err, _ = talk("-t", t, "rtsp://127.0.0.1:%d/sample.mp4" % bc_tls.https_port, "-i", sine_wav,
+                             timeout=30)
+        assert rc == 1 and "self-signed" in err, (t, rc, err)
+    # A CA that signed it (itself), but the wrong name: still refused.
+    rc, _, err, _ = talk("--ca-file", cert, url, "-i", sine_wav, timeout=30)
+    assert rc == 1 and "IP address mismatch" in err, (rc, err)
+    # The right name: verified, and the talk goes through.
+    rc, _, err, _ = talk("--ca-file", cert, "-D", "0.5", "rtsps://localhost:%d/sample.mp4" % bc_tls.rtsps_port,
+                         "-i", sine_wav, timeout=30)
+    assert rc == 0 and "over RTSPS" in err, (rc, err)
 
 
 # ---------------------------------------------------------------- errors and exit codes
@@ -418,7 +602,14 @@ def canned_sdp(media):
     ("m=audio 0 RTP/AVP 96\r\na=rtpmap:96 L16/8000\r\na=control:back\r\na=sendonly\r\n", 4, "L16/8000"),
     # The Require tag accepted, but no sendonly section: no back channel.
     ("m=audio 0 RTP/AVP 0\r\na=control:fwd\r\na=recvonly\r\n", 3, "a=sendonly"),
-])
+    # SRTP that rtsp-talk cannot do: a clear refusal (exit 1) before SETUP.
+    ("m=audio 0 RTP/SAVP 0\r\na=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:%s\r\na=control:back\r\na=sendonly\r\n"
+     % base64.b64encode(bytes(46)).decode(), 1, "the crypto suite AES_256_CM_HMAC_SHA1_80"),
+    ("m=audio 0 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:%s|2^20|1:4\r\na=control:back\r\n"
+     "a=sendonly\r\n" % base64.b64encode(bytes(30)).decode(), 1, "MKI"),
+    ("m=audio 0 RTP/SAVP 0\r\na=key-mgmt:mikey AQAFgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\na=control:back\r\n"
+     "a=sendonly\r\n", 1, "MIKEY"),
+], ids=["no-encoder", "no-sendonly", "srtp-suite", "srtp-mki", "srtp-mikey"])
 def test_canned_sdp_without_usable_back_channel(sine_wav, media, rc_want, text):
     srv = Canned(lambda method, h: ("200 OK", "Content-Base: rtsp://127.0.0.1/x/\r\n",
                                     canned_sdp(media) if method == "DESCRIBE" else ""))
@@ -460,6 +651,140 @@ def test_digest_sha256_preferred(sine_wav):
     assert seen and all(ok for _, ok, _ in seen), seen
     assert [m for m, _, _ in seen] == ["OPTIONS", "DESCRIBE"], seen
     assert rc == 3, (rc, err)
+
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def ws_server_frame(opcode, payload, fin=True):
+    """An unmasked server frame (RFC 6455 5.2)."""
+    b0 = (0x80 if fin else 0) | opcode
+    if len(payload) < 126:
+        return struct.pack(">BB", b0, len(payload)) + payload
+    return struct.pack(">BBH", b0, 126, len(payload)) + payload
+
+
+class CannedWs:
+    """A scripted RTSP-over-WebSocket server on one connection. It checks
+    nothing itself: it records the handshake and every client frame
+    (opcode, payload unmasked, masked?), pings right behind its 101 (in the
+    same write), answers OPTIONS in two frames (binary + continuation) and
+    then DESCRIBE with 551 ("answer"), or closes with 1001 ("close")."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.frames = []
+        self.head = None
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(1)
+        self.port = self.srv.getsockname()[1]
+        self.url = "rtsp://127.0.0.1:%d/x" % self.port
+        self.th = threading.Thread(target=self.serve, daemon=True)
+        self.th.start()
+
+    def recv_exact(self, c, buf, n):
+        while len(buf) < n:
+            d = c.recv(65536)
+            if not d:
+                raise EOFError
+            buf += d
+        return buf[:n], buf[n:]
+
+    def serve(self):
+        try:
+            c, _ = self.srv.accept()
+        except OSError:
+            return
+        c.settimeout(15)
+        buf = b""
+        try:
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(4096)
+                if not d:
+                    return
+                buf += d
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            lines = head.decode().split("\r\n")
+            h = {}
+            for l in lines[1:]:
+                k, _, v = l.partition(":")
+                h[k.strip().lower()] = v.strip()
+            self.head = (lines[0], h)
+            accept = base64.b64encode(hashlib.sha1((h.get("sec-websocket-key", "") + WS_GUID).encode())
+                                      .digest()).decode()
+            c.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Protocol: rtsp.onvif.org\r\n\r\n" % accept)
+                      .encode() + ws_server_frame(0x9, b"hi"))
+            stream = b""
+            while True:
+                hdr, buf = self.recv_exact(c, buf, 2)
+                op, n, masked = hdr[0] & 0x0F, hdr[1] & 0x7F, bool(hdr[1] & 0x80)
+                if n == 126:
+                    ext, buf = self.recv_exact(c, buf, 2)
+                    n = struct.unpack(">H", ext)[0]
+                elif n == 127:
+                    ext, buf = self.recv_exact(c, buf, 8)
+                    n = struct.unpack(">Q", ext)[0]
+                key = b"\0\0\0\0"
+                if masked:
+                    key, buf = self.recv_exact(c, buf, 4)
+                data, buf = self.recv_exact(c, buf, n)
+                data = bytes(b ^ key[i & 3] for i, b in enumerate(data))
+                self.frames.append((op, data, masked))
+                if op == 0x8:
+                    break
+                if op not in (0x0, 0x1, 0x2):
+                    continue
+                stream += data
+                while b"\r\n\r\n" in stream:
+                    req, stream = stream.split(b"\r\n\r\n", 1)
+                    method = req.split(b" ", 1)[0]
+                    cseq = re.search(rb"CSeq: *(\d+)", req).group(1).decode()
+                    if method == b"OPTIONS":
+                        ans = ("RTSP/1.0 200 OK\r\nCSeq: %s\r\nPublic: OPTIONS, DESCRIBE\r\n\r\n" % cseq).encode()
+                        c.sendall(ws_server_frame(0x2, ans[:10], fin=False) + ws_server_frame(0x0, ans[10:]))
+                    elif self.mode == "close":
+                        c.sendall(ws_server_frame(0x8, struct.pack(">H", 1001)))
+                    else:
+                        c.sendall(ws_server_frame(0x2, ("RTSP/1.0 551 Option not supported\r\nCSeq: %s\r\n"
+                                                        "Unsupported: www.onvif.org/ver20/backchannel\r\n\r\n"
+                                                        % cseq).encode()))
+        except (OSError, EOFError, AttributeError):
+            pass
+        c.close()
+
+    def close(self):
+        self.srv.close()
+        self.th.join(5)
+
+
+@pytest.mark.parametrize("mode", ["answer", "close"])
+def test_websocket_framing(sine_wav, mode):
+    """The client side of RFC 6455 as ONVIF uses it: the handshake (version
+    13, subprotocol rtsp.onvif.org, --ws-path), masked binary frames, a
+    ping answered with its payload, a response split over a binary and a
+    continuation frame, our close (1000) at the end, and a server's close
+    echoed and reported."""
+    srv = CannedWs(mode)
+    rc, _, err, _ = talk("-t", "ws", "--ws-path", "/onvif/ws", srv.url, "-i", sine_wav, timeout=20)
+    srv.close()
+    line, h = srv.head
+    assert line == "GET /onvif/ws HTTP/1.1", line
+    assert h.get("upgrade", "").lower() == "websocket" and "upgrade" in h.get("connection", "").lower(), h
+    assert h.get("sec-websocket-version") == "13" and h.get("sec-websocket-protocol") == "rtsp.onvif.org", h
+    assert h.get("host") == "127.0.0.1:%d" % srv.port, h
+    assert srv.frames and all(masked for _, _, masked in srv.frames), "unmasked client frames: %r" % srv.frames
+    assert (0xA, b"hi", True) in srv.frames, "no pong for the ping: %r" % srv.frames
+    data = b"".join(d for op, d, _ in srv.frames if op == 0x2)
+    assert data.startswith(b"OPTIONS rtsp://127.0.0.1:") and b"\r\n\r\nDESCRIBE " in data, data
+    closes = [d for op, d, _ in srv.frames if op == 0x8]
+    if mode == "answer":
+        assert rc == 3 and "551" in err, (rc, err)
+        assert closes == [struct.pack(">H", 1000)], srv.frames
+    else:
+        assert rc == 1 and "DESCRIBE" in err and "the server closed the connection" in err, (rc, err)
+        assert closes == [struct.pack(">H", 1001)], srv.frames
 
 
 def test_bad_url_and_unreachable_exit_1(sine_wav):
