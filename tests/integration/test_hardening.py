@@ -476,12 +476,18 @@ BENIGN_DENIAL_RE = re.compile(r"setsockopt\(\d+, SOL_SOCKET, SO_(SND|RCV)BUFFORC
 def parse_trace(path):
     """strace -f output -> (Counter-like dict name -> lines, families, wx, denied, execs)."""
     names, families, wx, denied, execs = {}, set(), [], [], []
+    unfinished = {}   # pid -> the first half of a call strace split in two
     with open(path, errors="replace") as f:
         for line in f:
             m = LINE_RE.match(line)
             if not m:
                 continue
             resumed, name, rest = m.group(2) is not None, m.group(2) or m.group(3), m.group(4)
+            if line.rstrip().endswith("<unfinished ...>"):
+                unfinished[m.group(1)] = line.rstrip()[:-len("<unfinished ...>")].rstrip()
+            elif resumed and m.group(1) in unfinished:
+                # the whole call, so that a benign refusal is known as one
+                line = unfinished.pop(m.group(1)) + rest.lstrip() + "\n"
             names.setdefault(name, line.strip())
             if not resumed:
                 if name in ("socket", "socketpair"):
