@@ -135,9 +135,54 @@ static const char *av_err(int err, char *buf, size_t len)
 	return buf;
 }
 
-/* Prints an RTSP message line by line with a direction prefix (-v). An
- * SDES key (a=crypto ... inline:KEY) is shown as "inline:...": it is a
- * secret, and -v output ends up in terminals, logs and bug reports. */
+/* An SDES key (a=crypto ... inline:KEY) is a secret: what we print (-v's
+ * printout, which ends up in terminals, logs and bug reports, and the
+ * messages about an a=crypto we refuse) shows it as "inline:...". An
+ * a=crypto line may hold several keys ("inline:K1|2^20|1:4;inline:K2",
+ * RFC 4568 §9.1), and "inline" may be written in any case. */
+
+/* Where the next key in s[i..n) starts (after "inline:"), or n if there
+ * is none; *end is where it ends: at '|', ';', a blank, a NUL or n. */
+static size_t key_at(const char *s, size_t n, size_t i, size_t *end)
+{
+	for (; i + 7 <= n; i++) {
+		if (strncasecmp(s + i, "inline:", 7))
+			continue;
+		size_t e = i + 7;
+		while (e < n && s[e] && !strchr("|; \t", s[e]))
+			e++;
+		*end = e;
+		return i + 7;
+	}
+	*end = n;
+	return n;
+}
+
+/* s[0..n) to f, every key in it shown as "...". */
+static void put_redacted(FILE *f, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; ) {
+		size_t e, k = key_at(s, n, i, &e);
+		fprintf(f, "%.*s%s", (int)(k - i), s + i, e > k ? "..." : "");
+		i = e;
+	}
+}
+
+/* s into out (cap > 0; truncated to fit), every key in it shown as "...". */
+static void redact_into(char *out, size_t cap, const char *s)
+{
+	size_t n = strlen(s), o = 0;
+	out[0] = 0;
+	for (size_t i = 0; i < n && o + 1 < cap; ) {
+		size_t e, k = key_at(s, n, i, &e);
+		int w = snprintf(out + o, cap - o, "%.*s%s", (int)(k - i), s + i, e > k ? "..." : "");
+		o += w > 0 ? (size_t)w : 0;
+		i = e;
+	}
+}
+
+/* Prints an RTSP message line by line with a direction prefix (-v), the
+ * keys of its a=crypto lines hidden. */
 static void dump(const char *prefix, const char *data, size_t len)
 {
 	size_t i = 0;
@@ -149,15 +194,12 @@ static void dump(const char *prefix, const char *data, size_t len)
 		if (n && data[i + n - 1] == '\r')
 			n--;
 		const char *line = data + i;
-		const char *key = n > 9 && !strncmp(line, "a=crypto:", 9) ? memmem(line, n, "inline:", 7) : NULL;
-		if (key) {
-			size_t k = (size_t)(key + 7 - line), e = k;
-			while (e < n && line[e] != '|' && line[e] != ';' && line[e] != ' ')
-				e++;
-			fprintf(stderr, "%s%.*s...%.*s\n", prefix, (int)k, line, (int)(n - e), line + e);
-		} else {
-			fprintf(stderr, "%s%.*s\n", prefix, (int)n, line);
-		}
+		fputs(prefix, stderr);
+		if (n > 9 && !strncmp(line, "a=crypto:", 9))
+			put_redacted(stderr, line, n);
+		else
+			fprintf(stderr, "%.*s", (int)n, line);
+		fputc('\n', stderr);
 		i = j + 1;
 	}
 }
@@ -346,10 +388,16 @@ static int sdp_parse(const char *sdp, size_t len, struct sdp_desc *d)
 				copy_str(d->control, sizeof(d->control), v, strlen(v));
 		} else if (m && (!strncmp(a, "rtpmap:", 7) || !strncmp(a, "fmtp:", 5))) {
 			bool rtpmap = a[0] == 'r';
+			const char *num = a + (rtpmap ? 7 : 5);
+			while (*num == ' ')
+				num++;
 			char *e;
-			long pt = strtol(a + (rtpmap ? 7 : 5), &e, 10);
+			long pt = strtol(num, &e, 10);
+			/* digits, in range (not 256 or 2^32 read as 0), then a blank */
+			if (!isdigit((unsigned char)*num) || pt > 127 || (*e != ' ' && *e != '\t'))
+				continue;
 			struct sdp_fmt *f = sdp_find_fmt(m, (int)pt);
-			if (!f || (*e != ' ' && *e != '\t'))
+			if (!f)
 				continue;
 			while (*e == ' ' || *e == '\t')
 				e++;
@@ -361,11 +409,13 @@ static int sdp_parse(const char *sdp, size_t len, struct sdp_desc *d)
 			char *slash = strchr(e, '/');
 			copy_str(f->enc, sizeof(f->enc), e, slash ? (size_t)(slash - e) : strlen(e));
 			if (slash) {
-				f->clock = atoi(slash + 1);
+				/* numbers out of any sane range read as 0 (atoi's overflow
+				 * is undefined) */
+				long v = strtol(slash + 1, NULL, 10);
+				f->clock = v > 0 && v <= 10000000 ? (int)v : 0;
 				char *s2 = strchr(slash + 1, '/');
-				f->channels = s2 ? atoi(s2 + 1) : 1;
-				if (f->channels < 1)
-					f->channels = 1;
+				v = s2 ? strtol(s2 + 1, NULL, 10) : 1;
+				f->channels = v >= 1 && v <= 255 ? (int)v : 1;
 			}
 		}
 	}
@@ -454,8 +504,9 @@ struct target {
 	bool port_given;
 };
 
-static int hexval(int c)
+static int hexval(char ch)
 {
+	int c = (unsigned char)ch;
 	if (c >= '0' && c <= '9')
 		return c - '0';
 	c = tolower(c);
@@ -767,7 +818,38 @@ static void random_hex(char *out, size_t nbytes)
 		sprintf(out + 2 * i, "%02x", b[i]);
 }
 
-/* "Authorization: ...\r\n" for method and uri, or "" when not needed. */
+/* Appends to out (cap bytes) at *n; false when it does not fit. */
+__attribute__((format(printf, 4, 5)))
+static bool appendf(char *out, size_t cap, size_t *n, const char *fmt, ...)
+{
+	if (*n >= cap)
+		return false;
+	va_list ap;
+	va_start(ap, fmt);
+	int w = vsnprintf(out + *n, cap - *n, fmt, ap);
+	va_end(ap);
+	if (w < 0 || (size_t)w >= cap - *n)
+		return false;
+	*n += (size_t)w;
+	return true;
+}
+
+/* name="s", s as a quoted-string (RFC 7230 §3.2.6: '"' and '\' escaped):
+ * the server's realm, nonce and opaque go back as it meant them. */
+static bool append_quoted(char *out, size_t cap, size_t *n, const char *name, const char *s)
+{
+	if (!appendf(out, cap, n, "%s=\"", name))
+		return false;
+	for (; *s; s++) {
+		bool ok = *s == '"' || *s == '\\' ? appendf(out, cap, n, "\\%c", *s) : appendf(out, cap, n, "%c", *s);
+		if (!ok)
+			return false;
+	}
+	return appendf(out, cap, n, "\"");
+}
+
+/* "Authorization: ...\r\n" for method and uri, or "" when not needed.
+ * -ENOSPC (out "") when it does not fit in cap. */
 static int auth_header(struct auth *a, const char *method, const char *uri, char *out, size_t cap)
 {
 	out[0] = 0;
@@ -777,7 +859,11 @@ static int auth_header(struct auth *a, const char *method, const char *uri, char
 		char up[300], b64[420];
 		snprintf(up, sizeof(up), "%s:%s", a->user, a->pass);
 		b64_encode((const uint8_t *)up, strlen(up), b64);
-		snprintf(out, cap, "Authorization: Basic %s\r\n", b64);
+		size_t n = 0;
+		if (!appendf(out, cap, &n, "Authorization: Basic %s\r\n", b64)) {
+			out[0] = 0;
+			return -ENOSPC;
+		}
 		return 0;
 	}
 	/* RFC 2617 §3.2.2.1-3, with the hash of RFC 7616 when SHA-256 */
@@ -799,17 +885,20 @@ static int auth_header(struct auth *a, const char *method, const char *uri, char
 	else
 		snprintf(buf, sizeof(buf), "%s:%s:%s", ha1, a->nonce, ha2);
 	hash_hex(a->md, buf, resp);
-	int n = snprintf(out, cap, "Authorization: Digest username=\"%s\", realm=\"%s\", nonce=\"%s\", uri=\"%s\", "
-			 "response=\"%s\"", a->user, a->realm, a->nonce, uri, resp);
-	if (a->algorithm[0])
-		n += snprintf(out + n, cap - (size_t)n, ", algorithm=%s", a->algorithm);
-	if (a->opaque[0])
-		n += snprintf(out + n, cap - (size_t)n, ", opaque=\"%s\"", a->opaque);
-	if (a->qop)
-		n += snprintf(out + n, cap - (size_t)n, ", qop=auth, nc=%s, cnonce=\"%s\"", nc, cnonce);
-	if ((size_t)n + 3 > cap)
+	/* A long realm, nonce and opaque with a long URI (the server's
+	 * Content-Base and control) may not fit: said, never overrun. */
+	size_t n = 0;
+	bool ok = appendf(out, cap, &n, "Authorization: Digest ") && append_quoted(out, cap, &n, "username", a->user) &&
+		  append_quoted(out, cap, &n, ", realm", a->realm) && append_quoted(out, cap, &n, ", nonce", a->nonce) &&
+		  append_quoted(out, cap, &n, ", uri", uri) && appendf(out, cap, &n, ", response=\"%s\"", resp) &&
+		  (!a->algorithm[0] || appendf(out, cap, &n, ", algorithm=%s", a->algorithm)) &&
+		  (!a->opaque[0] || append_quoted(out, cap, &n, ", opaque", a->opaque)) &&
+		  (!a->qop || appendf(out, cap, &n, ", qop=auth, nc=%s, cnonce=\"%s\"", nc, cnonce)) &&
+		  appendf(out, cap, &n, "\r\n");
+	if (!ok) {
+		out[0] = 0;
 		return -ENOSPC;
-	snprintf(out + n, cap - (size_t)n, "\r\n");
+	}
 	return 0;
 }
 
@@ -1438,15 +1527,14 @@ static int link_open(struct talk *t, struct link *l)
 	return r;
 }
 
-/* Connects t->c->rd, sends an HTTP request head and reads the answer's
- * head into t->resp. What follows the head stays in t->c->in. Returns the
- * HTTP status, or -errno after a message (the link is closed then). */
-static int http_open(struct talk *t, const char *req, size_t len, const char *what)
+/* Sends an HTTP request head on the connected t->c->rd and reads the
+ * answer's head into t->resp. What follows the head stays in t->c->in.
+ * Returns the HTTP status, or -errno after a message (the link is closed
+ * then). */
+static int http_exchange(struct talk *t, const char *req, size_t len, const char *what)
 {
 	struct conn *c = t->c;
-	int r = link_open(t, &c->rd);
-	if (r < 0)
-		return r;
+	int r;
 	if (t->verbose)
 		dump("> ", req, len);
 	r = link_write_all(&c->rd, req, len);
@@ -1478,6 +1566,15 @@ static int http_open(struct talk *t, const char *req, size_t len, const char *wh
 	return t->resp.status;
 }
 
+/* Connects t->c->rd, then http_exchange(). */
+static int http_open(struct talk *t, const char *req, size_t len, const char *what)
+{
+	int r = link_open(t, &t->c->rd);
+	if (r < 0)
+		return r;
+	return http_exchange(t, req, len, what);
+}
+
 /* GET then POST with the same x-sessioncookie (PROTOCOL-NOTES §3). The GET
  * must be answered 200 before the POST opens; the POST gets no answer. The
  * tunnel itself is not normally authenticated (ONVIF: RTSP inside is), but
@@ -1491,11 +1588,15 @@ static int tunnel_open(struct talk *t)
 	for (int attempt = 0; attempt < 2; attempt++) {
 		char authz[2048];
 		auth_header(&hauth, "GET", t->tgt.path, authz, sizeof(authz));
-		char req[3000];
+		char req[4096];
 		int n = snprintf(req, sizeof(req),
 				 "GET %s HTTP/1.0\r\nUser-Agent: " USER_AGENT "\r\nx-sessioncookie: %s\r\n"
 				 "Accept: application/x-rtsp-tunnelled\r\nPragma: no-cache\r\nCache-Control: no-cache\r\n%s\r\n",
 				 t->tgt.path, cookie, authz);
+		if (n < 0 || (size_t)n >= sizeof(req)) {
+			msg("HTTP tunnel: the GET request is too long");
+			return -ENOSPC;
+		}
 		int st = http_open(t, req, (size_t)n, t->tls ? "HTTPS tunnel" : "HTTP tunnel");
 		if (st < 0)
 			return st;
@@ -1516,16 +1617,50 @@ static int tunnel_open(struct talk *t)
 		return r;
 	char authz[2048];
 	auth_header(&hauth, "POST", t->tgt.path, authz, sizeof(authz));
-	char req[3000];
+	char req[4096];
 	/* Content-Length is a placeholder everybody sends; servers ignore it. */
 	int n = snprintf(req, sizeof(req),
 			 "POST %s HTTP/1.0\r\nUser-Agent: " USER_AGENT "\r\nx-sessioncookie: %s\r\n"
 			 "Content-Type: application/x-rtsp-tunnelled\r\nPragma: no-cache\r\nCache-Control: no-cache\r\n"
 			 "Content-Length: 32767\r\nExpires: Sun, 9 Jan 1972 00:00:00 GMT\r\n%s\r\n",
 			 t->tgt.path, cookie, authz);
+	if (n < 0 || (size_t)n >= sizeof(req)) {
+		msg("HTTP tunnel: the POST request is too long");
+		return -ENOSPC;
+	}
 	if (t->verbose)
 		dump("> ", req, (size_t)n);
 	return link_write_all(&t->c->post, req, (size_t)n);
+}
+
+/* The headers of the server's 101 (in t->resp): Sec-WebSocket-Accept must
+ * be accept, the hash of our key, and the subprotocol, if it names one,
+ * ours. 0, or -EPROTO after a message. */
+static int ws_check_answer(struct talk *t, const char *accept, const char *what)
+{
+	const char *acc = rtsp_response_header(&t->resp, "Sec-WebSocket-Accept");
+	const char *proto = rtsp_response_header(&t->resp, "Sec-WebSocket-Protocol");
+	if (!acc || strcmp(acc, accept)) {
+		msg("%s: the server's Sec-WebSocket-Accept is %s, not %s", what, acc ? acc : "missing", accept);
+		return -EPROTO;
+	}
+	if (proto && strcasecmp(proto, WS_PROTOCOL)) {
+		msg("%s: the server chose the subprotocol %s, not " WS_PROTOCOL, what, proto);
+		return -EPROTO;
+	}
+	if (!proto && t->verbose)
+		msg("%s: the server did not confirm the " WS_PROTOCOL " subprotocol; going on", what);
+	return 0;
+}
+
+/* After the 101: RTSP runs inside frames, and whatever came after the
+ * 101's head is frames already. */
+static void ws_start(struct conn *c)
+{
+	memcpy(c->ws_in, c->in, c->inlen);
+	c->ws_inlen = c->inlen;
+	c->inlen = 0;
+	c->ws = true;
 }
 
 /* The WebSocket opening handshake (RFC 6455 §4.1; ONVIF Streaming: version
@@ -1573,27 +1708,13 @@ static int ws_open(struct talk *t)
 			link_close(&c->rd);
 			return -ECONNREFUSED;
 		}
-		const char *acc = rtsp_response_header(&t->resp, "Sec-WebSocket-Accept");
-		const char *proto = rtsp_response_header(&t->resp, "Sec-WebSocket-Protocol");
-		if (!acc || strcmp(acc, accept)) {
-			msg("%s: the server's Sec-WebSocket-Accept is %s, not %s", what, acc ? acc : "missing", accept);
+		if (ws_check_answer(t, accept, what) < 0) {
 			link_close(&c->rd);
 			return -EPROTO;
 		}
-		if (proto && strcasecmp(proto, WS_PROTOCOL)) {
-			msg("%s: the server chose the subprotocol %s, not " WS_PROTOCOL, what, proto);
-			link_close(&c->rd);
-			return -EPROTO;
-		}
-		if (!proto && t->verbose)
-			msg("%s: the server did not confirm the " WS_PROTOCOL " subprotocol; going on", what);
 		break;
 	}
-	/* Whatever came after the 101 is frames already. */
-	memcpy(c->ws_in, c->in, c->inlen);
-	c->ws_inlen = c->inlen;
-	c->inlen = 0;
-	c->ws = true;
+	ws_start(c);
 	return 0;
 }
 
@@ -2244,6 +2365,18 @@ struct sdes {
 	uint8_t key[30];       /* master key 16 + master salt 14 */
 };
 
+/* Says why an a=crypto is refused, never with its key. */
+__attribute__((format(printf, 3, 4)))
+static void why_set(char *why, size_t cap, const char *fmt, ...)
+{
+	char raw[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	redact_into(why, cap, raw);
+}
+
 /* One a=crypto value: "<tag> <suite> inline:<base64(key||salt)>[|lifetime]
  * [|MKI:length][;more keys] [session parameters]". 0, -ENOTSUP (something
  * rtsp-talk does not do; why says what) or -EBADMSG (malformed). */
@@ -2256,19 +2389,19 @@ static int sdes_parse(const char *v, struct sdes *out, char *why, size_t cap)
 	char *suite = strtok_r(NULL, " \t", &save);
 	char *kp = strtok_r(NULL, " \t", &save);
 	if (!tag || !suite || !kp || strtol(tag, &e, 10) < 0 || *e) {
-		snprintf(why, cap, "a malformed a=crypto:%s", v);
+		why_set(why, cap, "a malformed a=crypto:%s", v);
 		return -EBADMSG;
 	}
 	memset(out, 0, sizeof(*out));
 	if (!strcmp(suite, "AES_CM_128_HMAC_SHA1_32"))
 		out->tag32 = true;
 	else if (strcmp(suite, "AES_CM_128_HMAC_SHA1_80")) {
-		snprintf(why, cap, "the crypto suite %s", suite);
+		why_set(why, cap, "the crypto suite %s", suite);
 		return -ENOTSUP;
 	}
 	set_str(out->suite, sizeof(out->suite), suite);
 	if (strncasecmp(kp, "inline:", 7)) {
-		snprintf(why, cap, "the key method of %.60s (only inline: keys)", kp);
+		why_set(why, cap, "the key method of %.60s (only inline: keys)", kp);
 		return -ENOTSUP;
 	}
 	kp += 7;
@@ -2282,7 +2415,7 @@ static int sdes_parse(const char *v, struct sdes *out, char *why, size_t cap)
 			size_t n = strcspn(f, "|");
 			if (memchr(f, ':', n)) {
 				/* MKI:length: every packet would carry the key's index */
-				snprintf(why, cap, "a key with an MKI (%.*s)", (int)n, f);
+				why_set(why, cap, "a key with an MKI (%.*s)", (int)n, f);
 				return -ENOTSUP;
 			}
 			f += n + (f[n] == '|');   /* a lifetime ("2^31"): only a limit we never reach */
@@ -2295,7 +2428,7 @@ static int sdes_parse(const char *v, struct sdes *out, char *why, size_t cap)
 	memset(&st, 0, sizeof(st));
 	size_t n = klen > 60 ? 0 : b64_stream_decode(&st, (const uint8_t *)kp, klen, k, sizeof(k), &used, &status);
 	if (n != sizeof(out->key) || used != klen || status || st.n) {
-		snprintf(why, cap, "a key that is not 30 bytes of base64 (%s)", suite);
+		why_set(why, cap, "a key that is not 30 bytes of base64 (%s)", suite);
 		explicit_bzero(k, sizeof(k));
 		return -EBADMSG;
 	}
@@ -2308,7 +2441,7 @@ static int sdes_parse(const char *v, struct sdes *out, char *why, size_t cap)
 	for (char *sp; (sp = strtok_r(NULL, " \t", &save)); ) {
 		if (!strncmp(sp, "WSH=", 4) || !strncmp(sp, "FEC_ORDER=", 10) || !strcmp(sp, "KDR=0"))
 			continue;
-		snprintf(why, cap, "the session parameter %.60s", sp);
+		why_set(why, cap, "the session parameter %.60s", sp);
 		explicit_bzero(out->key, sizeof(out->key));
 		return -ENOTSUP;
 	}
