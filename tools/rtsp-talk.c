@@ -625,7 +625,14 @@ static int url_join(const char *base, const char *control, char *out, size_t cap
 		size_t bl = strlen(base);
 		n = snprintf(out, cap, "%s%s%s", base, bl && base[bl - 1] == '/' ? "" : "/", control);
 	}
-	return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
+	if (n < 0 || (size_t)n >= cap)
+		return -ENOSPC;
+	/* A URL goes into a request line: a space or a control character
+	 * (from a Content-Base or an a=control) would break the request. */
+	for (const char *p = out; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return -EINVAL;
+	return 0;
 }
 
 /* ---------------------------------------------------------------- auth */
@@ -3031,7 +3038,7 @@ static int run(const struct opts *o)
 	}
 	if (url_join(t->base, chosen.m->control, t->setup_url, sizeof(t->setup_url)) < 0 ||
 	    url_join(t->base, sdp->control, t->aggregate, sizeof(t->aggregate)) < 0) {
-		msg("control URL too long");
+		msg("the server's control URL is too long or holds a space or a control character");
 		free(sdp);
 		goto done;
 	}

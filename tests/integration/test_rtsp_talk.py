@@ -609,7 +609,9 @@ def canned_sdp(media):
      "a=sendonly\r\n" % base64.b64encode(bytes(30)).decode(), 1, "MKI"),
     ("m=audio 0 RTP/SAVP 0\r\na=key-mgmt:mikey AQAFgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\na=control:back\r\n"
      "a=sendonly\r\n", 1, "MIKEY"),
-], ids=["no-encoder", "no-sendonly", "srtp-suite", "srtp-mki", "srtp-mikey"])
+    # A control URL that would break the SETUP's request line.
+    ("m=audio 0 RTP/AVP 0\r\na=control:back channel\r\na=sendonly\r\n", 1, "control URL"),
+], ids=["no-encoder", "no-sendonly", "srtp-suite", "srtp-mki", "srtp-mikey", "control-with-space"])
 def test_canned_sdp_without_usable_back_channel(sine_wav, media, rc_want, text):
     srv = Canned(lambda method, h: ("200 OK", "Content-Base: rtsp://127.0.0.1/x/\r\n",
                                     canned_sdp(media) if method == "DESCRIBE" else ""))
