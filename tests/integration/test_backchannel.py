@@ -27,19 +27,14 @@ import pytest
 
 from conftest import ctl_status, rtspctl, run, wait_for
 from rtspclient import RtspClient
+import tones
 
 TAG = "www.onvif.org/ver20/backchannel"
 REQUIRE = {"Require": TAG}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def goertzel(samples, freq, rate):
-    k = 2 * math.cos(2 * math.pi * freq / rate)
-    s1 = s2 = 0.0
-    for v in samples:
-        s0 = v + k * s1 - s2
-        s2, s1 = s1, s0
-    return s1 * s1 + s2 * s2 - k * s1 * s2
+goertzel = tones.goertzel_power
 
 
 def dominant(samples, rate, lo=300, hi=3000, step=10):

@@ -6,12 +6,10 @@ The client runs are independent, so they all start at once in a thread pool
 when the first test asks for a result; each test then checks its own.
 """
 
-import array
 import base64
 import concurrent.futures
 import importlib.util
 import json
-import math
 import os
 import re
 import sys
@@ -23,6 +21,7 @@ import pytest
 
 from conftest import load_manifest, require_tool, run, ffprobe
 from rtspclient import RtspClient, parse_range, parse_rtp_info
+import tones
 
 MANIFEST = load_manifest()
 SECONDS = 5.0
@@ -151,27 +150,12 @@ def parse_framecrc(text):
 
 
 def tone_ratio(pcm, rate, freq):
-    """Share of the signal's energy at `freq` (Goertzel), 0..1; the first
-    0.5 s is skipped (codec start-up). Measured over 0.1 s blocks and
-    summed, so that a phase jump (a live file's loop point, a lost packet)
-    does not cancel the tone out as one coherent window over it would."""
-    a = array.array("h")
-    a.frombytes(pcm[:len(pcm) // 2 * 2])
-    x = a[rate // 2:]
+    """Share of the signal's energy at `freq`, 0..1 (tones.tone_share);
+    the first 0.5 s is skipped (codec start-up)."""
+    x = tones.samples(pcm)[rate // 2:]
     if len(x) < rate // 2:
         return 0.0
-    w = 2 * math.pi * freq / rate
-    c = 2 * math.cos(w)
-    block = rate // 10
-    tone = energy = 0.0
-    for start in range(0, len(x) - block + 1, block):
-        s1 = s2 = 0.0
-        for v in x[start:start + block]:
-            s0 = v + c * s1 - s2
-            s2, s1 = s1, s0
-            energy += v * v
-        tone += 2 * (s1 * s1 + s2 * s2 - c * s1 * s2) / block
-    return tone / energy if energy else 0.0
+    return tones.tone_share(x, freq, rate)
 
 
 def approx_frames(count, fps, what):

@@ -14,7 +14,6 @@ Environment: RTSP_TALK_BIN (default build/rtsp-talk). The peer needs
 /usr/bin/python3 with gi and gst-rtsp-server (python3-gi,
 gir1.2-gst-rtsp-server-1.0); without them those tests are skipped."""
 
-import array
 import base64
 import hashlib
 import math
@@ -31,6 +30,7 @@ import time
 import pytest
 
 from conftest import HERE, free_tcp_port, require_tool, run, tool_bin, wait_for
+import tones
 
 PEER = os.path.join(HERE, "onvif_backchannel_server.py")
 GI_PYTHON = "/usr/bin/python3"
@@ -120,20 +120,8 @@ def sine_wav(tmp_path_factory):
 
 # ---------------------------------------------------------------- signal analysis
 
-def samples(pcm):
-    a = array.array("h")
-    a.frombytes(pcm[:len(pcm) // 2 * 2])
-    return a
-
-
-def goertzel_power(x, freq, rate):
-    w = 2 * math.pi * freq / rate
-    c = 2 * math.cos(w)
-    s1 = s2 = 0.0
-    for v in x:
-        s0 = v + c * s1 - s2
-        s2, s1 = s1, s0
-    return s1 * s1 + s2 * s2 - c * s1 * s2
+samples = tones.samples
+goertzel_power = tones.goertzel_power
 
 
 def dominant_frequency(x, rate):
@@ -150,21 +138,8 @@ def dominant_frequency(x, rate):
 
 
 def tone_share(x, freq, rate):
-    """Share of the energy at freq (Goertzel over 0.1 s blocks, summed so
-    that a phase jump does not cancel it), skipping the first 0.2 s."""
-    x = x[rate // 5:]
-    block = rate // 10
-    w = 2 * math.pi * freq / rate
-    c = 2 * math.cos(w)
-    tone = energy = 0.0
-    for start in range(0, len(x) - block + 1, block):
-        s1 = s2 = 0.0
-        for v in x[start:start + block]:
-            s0 = v + c * s1 - s2
-            s2, s1 = s1, s0
-            energy += v * v
-        tone += 2 * (s1 * s1 + s2 * s2 - c * s1 * s2) / block
-    return tone / energy if energy else 0.0
+    """tones.tone_share, skipping the first 0.2 s."""
+    return tones.tone_share(x[rate // 5:], freq, rate)
 
 
 def assert_tone(pcm, min_seconds=2.5, what=""):
