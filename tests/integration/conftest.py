@@ -558,3 +558,25 @@ class Viewer:
         return "<Viewer %s %s session=%s local=%s error=%s %s>" % (
             self.path, self.transport, self.session, self.local, self.error,
             "; ".join(t.summary() for t in self.tracks))
+
+
+def have_ipv6_loopback():
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
+def self_signed_cert(directory, san=None):
+    """A self-signed EC certificate for CN=localhost (with subjectAltName
+    `san` when given) and its key in directory: (cert, key) paths."""
+    require_tool("openssl")
+    cert, key = os.path.join(str(directory), "rtspd.crt"), os.path.join(str(directory), "rtspd.key")
+    extra = ["-addext", "subjectAltName=" + san] if san else []
+    rc, _, err, _ = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                         "-nodes", "-days", "2", "-subj", "/CN=localhost"] + extra + ["-keyout", key, "-out", cert], 60)
+    assert rc == 0, "openssl req failed: rc=%s %s" % (rc, err[-2000:])
+    return cert, key

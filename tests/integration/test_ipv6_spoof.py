@@ -10,18 +10,8 @@ import time
 
 import pytest
 
-from conftest import run, wait_for
+from conftest import have_ipv6_loopback, run, self_signed_cert, wait_for
 from rtspclient import RtspClient
-
-
-def have_ipv6_loopback():
-    try:
-        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        s.bind(("::1", 0))
-        s.close()
-        return True
-    except OSError:
-        return False
 
 
 @pytest.mark.parametrize("transport", ["tcp", "udp", "http"])
@@ -50,10 +40,7 @@ def test_ipv6_rtsps_and_srtp(server_factory, tmp_path):
     and SRTP over UDP to an IPv6 client."""
     if not have_ipv6_loopback():
         pytest.skip("this machine has no IPv6 loopback address (::1)")
-    cert, key = str(tmp_path / "c.pem"), str(tmp_path / "k.pem")
-    rc, _, err, _ = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                         "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", key, "-out", cert], 60)
-    assert rc == 0, err
+    cert, key = self_signed_cert(tmp_path)
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     tls_port = s.getsockname()[1]

@@ -29,7 +29,7 @@ import time
 
 import pytest
 
-from conftest import HERE, free_tcp_port, require_tool, run, tool_bin, wait_for
+from conftest import HERE, free_tcp_port, have_ipv6_loopback, require_tool, run, self_signed_cert, tool_bin, wait_for
 import tones
 
 PEER = os.path.join(HERE, "onvif_backchannel_server.py")
@@ -329,28 +329,11 @@ def assert_wav_tone(path, what):
 BC_NODE = "<enable>1</enable><codec>G711U</codec><device>talkout</device><wav_dir>%s</wav_dir>"
 
 
-def have_ipv6_loopback():
-    try:
-        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        s.bind(("::1", 0))
-        s.close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def talk_certs(tmp_path_factory):
     """A self-signed certificate for "localhost" only (no IP address in it,
     so that a check against 127.0.0.1 fails on the name) and its key."""
-    require_tool("openssl")
-    d = tmp_path_factory.mktemp("talkcerts")
-    cert, key = str(d / "rtspd.crt"), str(d / "rtspd.key")
-    rc, _, err, _ = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                         "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-                         "-keyout", key, "-out", cert], 60)
-    assert rc == 0, "openssl req failed: %s" % err[-2000:]
-    return cert, key
+    return self_signed_cert(tmp_path_factory.mktemp("talkcerts"), san="DNS:localhost")
 
 
 def bc_server(server_factory, tmp_path_factory, **cfg):

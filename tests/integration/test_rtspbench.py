@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-from conftest import free_tcp_port, require_tool, run, wait_for
+from conftest import free_tcp_port, run, self_signed_cert, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -112,11 +112,7 @@ def test_20_viewers_rtsps_tcp(server_factory, tmp_path):
     """rtsps://: a TCP connect, a non-blocking TLS handshake (the
     self-signed certificate is not verified), then RTSP with interleaved
     media through SSL_read/SSL_write. Every viewer streams without loss."""
-    require_tool("openssl")
-    cert, key = str(tmp_path / "rtspd.crt"), str(tmp_path / "rtspd.key")
-    rc, _, err, _ = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                         "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", key, "-out", cert], 60)
-    assert rc == 0, "openssl req failed: rc=%s %s" % (rc, err[-2000:])
+    cert, key = self_signed_cert(tmp_path)
     rtsps_port = free_tcp_port()
     srv = server_factory(rtsps_enable=1, rtsps_port=rtsps_port, rtsps_cert=cert, rtsps_key=key)
 

@@ -32,7 +32,7 @@ import warnings
 import pytest
 
 from conftest import (SANITIZER_RE, Server, ctl_status, ffprobe, free_tcp_port, require_server_env,
-                      require_tool, rtspd_bin, run, stream_entry, wait_for, wait_status)
+                      require_tool, rtspd_bin, run, self_signed_cert, stream_entry, wait_for, wait_status)
 from rtspclient import RtspClient
 from test_http_tunnel import check_responses, get_head, post_head, rtsp_responses
 from test_websocket import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, PROTOCOL, WsConn,
@@ -51,10 +51,8 @@ def certs(tmp_path_factory):
     """A self-signed EC certificate + key, and a second key that does not match it."""
     require_tool("openssl")
     d = tmp_path_factory.mktemp("certs")
-    cert, key, other = str(d / "rtspd.crt"), str(d / "rtspd.key"), str(d / "other.key")
-    rc, _, err, _ = run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                         "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", key, "-out", cert], 60)
-    assert rc == 0, "openssl req failed: rc=%s %s" % (rc, err[-2000:])
+    cert, key = self_signed_cert(d)
+    other = str(d / "other.key")
     rc, _, err, _ = run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                          "-out", other], 60)
     assert rc == 0, "openssl genpkey failed: rc=%s %s" % (rc, err[-2000:])
